@@ -1,0 +1,64 @@
+# Builds the C++ side of the torch bindings (build/libctorch.so) against a
+# libtorch, then the Go binaries and tests that link it.
+#
+#   make                 library + bin/trainer against Debian's libtorch-dev
+#   make LIBTORCH=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')
+#                        ... against a PyTorch install (CPU or CUDA)
+#   make test            everything CI runs
+
+LIBTORCH ?= /usr
+BUILD    ?= build
+CXX      ?= g++
+GO       ?= go
+
+# Debian puts the headers under /usr/include and the libraries on the default
+# search path; a PyTorch install has include/ and lib/ beside each other.
+ifeq ($(LIBTORCH),/usr)
+TORCH_INC := -I/usr/include -I/usr/include/torch/csrc/api/include
+TORCH_LIB :=
+else
+TORCH_INC := -isystem $(LIBTORCH)/include -isystem $(LIBTORCH)/include/torch/csrc/api/include
+TORCH_LIB := -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib
+endif
+
+# A CUDA build of libtorch registers its kernels from libtorch_cuda, which the
+# linker would otherwise drop because no symbol of it is referenced.
+ifneq ($(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),)
+TORCH_LIB += -Wl,--no-as-needed -ltorch_cuda -Wl,--as-needed
+endif
+
+# PyTorch wheels say which C++ ABI they use; Debian's build uses the new one.
+CXX11_ABI ?= $(shell test -f $(LIBTORCH)/__init__.py && python3 -c 'import torch;print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null || echo 1)
+
+CXXFLAGS ?= -O2
+CXXFLAGS += -std=c++17 -fPIC -Wall -Wno-unused-parameter -D_GLIBCXX_USE_CXX11_ABI=$(CXX11_ABI) $(TORCH_INC)
+LDLIBS   := $(TORCH_LIB) -ltorch -ltorch_cpu -lc10
+
+CSRC := $(wildcard torch/csrc/*.cpp)
+OBJS := $(patsubst torch/csrc/%.cpp,$(BUILD)/obj/%.o,$(CSRC))
+
+.PHONY: all lib trainer test vet clean
+
+all: lib trainer
+
+lib: $(BUILD)/libctorch.so
+
+$(BUILD)/obj/%.o: torch/csrc/%.cpp torch/csrc/ctorch.h torch/csrc/internal.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libctorch.so: $(OBJS)
+	$(CXX) -shared -o $@ $(OBJS) $(LDLIBS)
+
+trainer: lib
+	$(GO) build -o bin/trainer ./cmd/trainer
+
+vet: lib
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+test: lib vet
+	$(GO) test -count=1 -timeout 40m ./...
+
+clean:
+	rm -rf $(BUILD) bin

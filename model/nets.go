@@ -1,0 +1,86 @@
+package model
+
+import "gotrain/torch/nn"
+
+func init() {
+	register(Spec{
+		Name:        "seed",
+		Description: "the seed project's CustomCNN (82,474 parameters, receptive field 25)",
+		build:       buildSeed,
+	})
+	register(Spec{
+		Name:        "sepnet",
+		Description: "our depthwise-separable net meeting every seed rule (receptive field 49)",
+		build:       buildSepNet,
+	})
+}
+
+// buildSeed is the seed's CustomCNN, layer for layer as its torchinfo table
+// shows it; scripts/models.py defines the same network in PyTorch.
+func buildSeed(o Options) (*Net, error) {
+	b := &builder{}
+	relu := nn.ReLU{}
+	c1 := nn.NewSequential(
+		b.conv(3, 16, 3, 1, 1, 1), b.bn(16), relu,
+		b.sep(SepConfig{In: 16, Out: 32}), b.bn(32), relu,
+	)
+	c2 := nn.NewSequential(
+		b.sep(SepConfig{In: 32, Out: 48}), b.bn(48), relu,
+		b.conv(48, 48, 3, 2, 1, 1), b.bn(48), relu,
+	)
+	c3 := nn.NewSequential(
+		b.sep(SepConfig{In: 48, Out: 64}), b.bn(64), relu,
+		b.conv(64, 64, 3, 1, 2, 2), b.bn(64), relu,
+	)
+	c4 := nn.NewSequential(
+		b.sep(SepConfig{In: 64, Out: 96, Stride: 2}), b.bn(96), relu,
+		b.conv(96, 96, 1, 1, 0, 1), b.bn(96), relu,
+	)
+	gap := nn.NewSequential(nn.AdaptiveAvgPool2d{OutputSize: [2]int64{1, 1}}, b.dropout(o.Dropout))
+	fc, err := nn.NewLinear(96, 10, true)
+	b.keep(fc, err)
+	if b.err != nil {
+		return nil, b.fail()
+	}
+	return &Net{Name: "seed", Blocks: []nn.Child{
+		{Name: "c1", Module: c1}, {Name: "c2", Module: c2}, {Name: "c3", Module: c3},
+		{Name: "c4", Module: c4}, {Name: "gap", Module: gap}, {Name: "fc", Module: fc},
+	}}, nil
+}
+
+// buildSepNet keeps the seed's plan (strided convolutions instead of
+// pooling, a dilated convolution, depthwise-separable convolutions, global
+// average pooling) but grows the receptive field to 49 with dilated and
+// plain separable convolutions at 8x8, where they are cheap, and widens the
+// last stage to 128 channels.
+func buildSepNet(o Options) (*Net, error) {
+	b := &builder{}
+	relu := nn.ReLU{}
+	c1 := nn.NewSequential(
+		b.conv(3, 24, 3, 1, 1, 1), b.bn(24), relu,
+		b.sep(SepConfig{In: 24, Out: 32}), b.bn(32), relu,
+	)
+	c2 := nn.NewSequential(
+		b.sep(SepConfig{In: 32, Out: 48}), b.bn(48), relu,
+		b.conv(48, 64, 3, 2, 1, 1), b.bn(64), relu,
+	)
+	c3 := nn.NewSequential(
+		b.sep(SepConfig{In: 64, Out: 64}), b.bn(64), relu,
+		b.conv(64, 64, 3, 1, 2, 2), b.bn(64), relu,
+	)
+	c4 := nn.NewSequential(
+		b.sep(SepConfig{In: 64, Out: 128, Stride: 2}), b.bn(128), relu,
+		b.sep(SepConfig{In: 128, Out: 128, Dilation: 2}), b.bn(128), relu,
+		b.sep(SepConfig{In: 128, Out: 128}), b.bn(128), relu,
+	)
+	gap := nn.NewSequential(nn.AdaptiveAvgPool2d{OutputSize: [2]int64{1, 1}}, b.dropout(o.Dropout))
+	fc, err := nn.NewLinear(128, 10, true)
+	b.keep(fc, err)
+	if b.err != nil {
+		return nil, b.fail()
+	}
+	return &Net{Name: "sepnet", Blocks: []nn.Child{
+		{Name: "c1", Module: c1}, {Name: "c2", Module: c2}, {Name: "c3", Module: c3},
+		{Name: "c4", Module: c4}, {Name: "gap", Module: gap}, {Name: "fc", Module: fc},
+	}}, nil
+}

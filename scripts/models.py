@@ -1,0 +1,71 @@
+"""PyTorch definitions of the networks in gotrain/model, with the same
+module names, so that state_dict and TorchScript files load by name in both
+directions. Used by the interop and parity tests and by scripts/reference."""
+
+import torch
+import torch.nn as nn
+
+
+class DepthwiseSeparableConv(nn.Module):
+    def __init__(self, cin, cout, stride=1, dilation=1):
+        super().__init__()
+        self.depthwise = nn.Conv2d(cin, cin, 3, stride=stride, padding=dilation,
+                                   dilation=dilation, groups=cin)
+        self.pointwise = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x):
+        return self.pointwise(self.depthwise(x))
+
+
+class SeedNet(nn.Module):
+    """The seed project's CustomCNN (82,474 parameters)."""
+
+    def __init__(self, dropout=0.05):
+        super().__init__()
+        self.c1 = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+            DepthwiseSeparableConv(16, 32), nn.BatchNorm2d(32), nn.ReLU())
+        self.c2 = nn.Sequential(
+            DepthwiseSeparableConv(32, 48), nn.BatchNorm2d(48), nn.ReLU(),
+            nn.Conv2d(48, 48, 3, stride=2, padding=1), nn.BatchNorm2d(48), nn.ReLU())
+        self.c3 = nn.Sequential(
+            DepthwiseSeparableConv(48, 64), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=2, dilation=2), nn.BatchNorm2d(64), nn.ReLU())
+        self.c4 = nn.Sequential(
+            DepthwiseSeparableConv(64, 96, stride=2), nn.BatchNorm2d(96), nn.ReLU(),
+            nn.Conv2d(96, 96, 1), nn.BatchNorm2d(96), nn.ReLU())
+        self.gap = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Dropout(dropout))
+        self.fc = nn.Linear(96, 10)
+
+    def forward(self, x):
+        x = self.gap(self.c4(self.c3(self.c2(self.c1(x)))))
+        return self.fc(x.flatten(1))
+
+
+class SepNet(nn.Module):
+    """gotrain's default network: every seed rule met, receptive field 49."""
+
+    def __init__(self, dropout=0.05):
+        super().__init__()
+        self.c1 = nn.Sequential(
+            nn.Conv2d(3, 24, 3, padding=1), nn.BatchNorm2d(24), nn.ReLU(),
+            DepthwiseSeparableConv(24, 32), nn.BatchNorm2d(32), nn.ReLU())
+        self.c2 = nn.Sequential(
+            DepthwiseSeparableConv(32, 48), nn.BatchNorm2d(48), nn.ReLU(),
+            nn.Conv2d(48, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU())
+        self.c3 = nn.Sequential(
+            DepthwiseSeparableConv(64, 64), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=2, dilation=2), nn.BatchNorm2d(64), nn.ReLU())
+        self.c4 = nn.Sequential(
+            DepthwiseSeparableConv(64, 128, stride=2), nn.BatchNorm2d(128), nn.ReLU(),
+            DepthwiseSeparableConv(128, 128, dilation=2), nn.BatchNorm2d(128), nn.ReLU(),
+            DepthwiseSeparableConv(128, 128), nn.BatchNorm2d(128), nn.ReLU())
+        self.gap = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Dropout(dropout))
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = self.gap(self.c4(self.c3(self.c2(self.c1(x)))))
+        return self.fc(x.flatten(1))
+
+
+NETWORKS = {"seed": SeedNet, "sepnet": SepNet}

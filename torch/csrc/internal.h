@@ -1,0 +1,74 @@
+// internal.h: shared pieces of the C++ side of ctorch; never included by Go.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "ctorch.h"
+
+struct ct_tensor_s {
+  at::Tensor t;
+};
+
+// ct_err copies msg into a malloc'd string that Go frees.
+inline ct_error ct_err(const char *msg) {
+  size_t n = std::strlen(msg);
+  char *s = static_cast<char *>(std::malloc(n + 1));
+  if (s == nullptr) return nullptr;
+  std::memcpy(s, msg, n + 1);
+  return s;
+}
+
+inline ct_tensor ct_wrap(at::Tensor t) { return new ct_tensor_s{std::move(t)}; }
+
+// Optional tensor arguments: NULL means "none".
+inline at::Tensor ct_opt(ct_tensor t) { return t == nullptr ? at::Tensor() : t->t; }
+
+// libtorch's intra-op thread count lives in OpenMP's per-thread state, while
+// Go runs cgo calls on whichever OS thread the goroutine sits on. Every entry
+// point re-applies the process-wide setting on the current thread when it differs.
+extern std::atomic<int> ct_threads;
+void ct_sync_threads_slow(int want);
+inline void ct_sync_threads() {
+  thread_local int have = 0;
+  int want = ct_threads.load(std::memory_order_relaxed);
+  if (want > 0 && have != want) {
+    ct_sync_threads_slow(want);
+    have = want;
+  }
+}
+
+inline at::Device ct_device(int type, int index) {
+  return at::Device(static_cast<c10::DeviceType>(type), static_cast<c10::DeviceIndex>(index));
+}
+
+inline at::TensorOptions ct_options(int dtype, int dev_type, int dev_index) {
+  return at::TensorOptions().dtype(static_cast<at::ScalarType>(dtype)).device(ct_device(dev_type, dev_index));
+}
+
+#define CT_TRY   \
+  try {          \
+    ct_sync_threads();
+
+#define CT_CATCH                                         \
+  }                                                      \
+  catch (const c10::Error &e) {                          \
+    return ct_err(e.what_without_backtrace());           \
+  }                                                      \
+  catch (const std::exception &e) {                      \
+    return ct_err(e.what());                             \
+  }                                                      \
+  catch (...) {                                          \
+    return ct_err("unknown C++ exception in libtorch");  \
+  }                                                      \
+  return nullptr;
+
+// CT_OUT runs expr (an at::Tensor) and stores it in *out.
+#define CT_OUT(expr) \
+  CT_TRY *out = ct_wrap(expr); CT_CATCH

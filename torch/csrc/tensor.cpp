@@ -1,0 +1,374 @@
+// tensor.cpp: tensors, autograd and ops behind the ctorch C ABI.
+#include <ATen/core/Generator.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
+#include <torch/version.h>
+
+#include "internal.h"
+
+std::atomic<int> ct_threads{0};
+
+void ct_sync_threads_slow(int want) { at::set_num_threads(want); }
+
+static c10::IntArrayRef dims(const int64_t *shape, int ndim) {
+  return c10::IntArrayRef(shape, static_cast<size_t>(ndim));
+}
+
+extern "C" {
+
+int ct_abi_version(void) { return CT_ABI_VERSION; }
+
+const char *ct_torch_version(void) { return TORCH_VERSION; }
+
+ct_error ct_manual_seed(uint64_t seed) {
+  CT_TRY
+  at::manual_seed(seed);
+  CT_CATCH
+}
+
+void ct_set_num_threads(int n) {
+  if (n < 1) n = 1;
+  ct_threads.store(n);
+  ct_sync_threads();
+}
+
+int ct_get_num_threads(void) {
+  ct_sync_threads();
+  return at::get_num_threads();
+}
+
+int ct_cuda_is_available(void) { return at::hasCUDA() ? 1 : 0; }
+
+int ct_cuda_device_count(void) {
+  if (!at::hasCUDA()) return 0;
+  return static_cast<int>(at::getNumGPUs());
+}
+
+ct_error ct_cuda_synchronize(int device) {
+  CT_TRY
+  if (!at::hasCUDA()) throw std::runtime_error("CUDA is not available");
+  c10::impl::VirtualGuardImpl impl(c10::DeviceType::CUDA);
+  impl.synchronizeStream(impl.getStream(ct_device(1, device)));
+  CT_CATCH
+}
+
+void ct_set_grad_enabled(int enabled) { at::GradMode::set_enabled(enabled != 0); }
+
+int ct_is_grad_enabled(void) { return at::GradMode::is_enabled() ? 1 : 0; }
+
+ct_error ct_get_rng_state(ct_tensor *out) {
+  CT_TRY
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  *out = ct_wrap(at::Tensor(gen.get_state()));
+  CT_CATCH
+}
+
+ct_error ct_set_rng_state(ct_tensor state) {
+  CT_TRY
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state->t);
+  CT_CATCH
+}
+
+ct_error ct_cuda_get_rng_state(int device, ct_tensor *out) {
+  CT_TRY
+  auto gen = at::globalContext().defaultGenerator(ct_device(1, device));
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  *out = ct_wrap(at::Tensor(gen.get_state()));
+  CT_CATCH
+}
+
+ct_error ct_cuda_set_rng_state(int device, ct_tensor state) {
+  CT_TRY
+  auto gen = at::globalContext().defaultGenerator(ct_device(1, device));
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state->t);
+  CT_CATCH
+}
+
+void ct_tensor_free(ct_tensor t) { delete t; }
+
+ct_error ct_tensor_from_data(const void *data, const int64_t *shape, int ndim, int dtype, int pinned,
+                             ct_tensor *out) {
+  CT_TRY
+  auto opts = at::TensorOptions().dtype(static_cast<at::ScalarType>(dtype)).pinned_memory(pinned != 0);
+  at::Tensor t = at::empty(dims(shape, ndim), opts);
+  std::memcpy(t.data_ptr(), data, t.nbytes());
+  *out = ct_wrap(std::move(t));
+  CT_CATCH
+}
+
+ct_error ct_tensor_copy_to(ct_tensor t, void *dst, size_t nbytes) {
+  CT_TRY
+  at::Tensor c = t->t.detach().to(at::kCPU).contiguous();
+  if (c.nbytes() != nbytes) {
+    throw std::runtime_error("copy_to: tensor has " + std::to_string(c.nbytes()) + " bytes, destination " +
+                             std::to_string(nbytes));
+  }
+  std::memcpy(dst, c.data_ptr(), nbytes);
+  CT_CATCH
+}
+
+int ct_tensor_dim(ct_tensor t) { return static_cast<int>(t->t.dim()); }
+
+void ct_tensor_shape(ct_tensor t, int64_t *out) {
+  auto s = t->t.sizes();
+  for (size_t i = 0; i < s.size(); i++) out[i] = s[i];
+}
+
+int ct_tensor_dtype(ct_tensor t) { return static_cast<int>(t->t.scalar_type()); }
+
+void ct_tensor_device(ct_tensor t, int *type, int *index) {
+  auto d = t->t.device();
+  *type = static_cast<int>(d.type());
+  *index = d.has_index() ? d.index() : 0;
+}
+
+int64_t ct_tensor_numel(ct_tensor t) { return t->t.numel(); }
+
+int ct_tensor_is_contiguous(ct_tensor t) { return t->t.is_contiguous() ? 1 : 0; }
+
+ct_error ct_full(const int64_t *shape, int ndim, double value, int dtype, int dev_type, int dev_index,
+                 ct_tensor *out) {
+  CT_OUT(at::full(dims(shape, ndim), value, ct_options(dtype, dev_type, dev_index)))
+}
+
+ct_error ct_randn(const int64_t *shape, int ndim, int dtype, int dev_type, int dev_index, ct_tensor *out) {
+  CT_OUT(at::randn(dims(shape, ndim), ct_options(dtype, dev_type, dev_index)))
+}
+
+ct_error ct_rand(const int64_t *shape, int ndim, int dtype, int dev_type, int dev_index, ct_tensor *out) {
+  CT_OUT(at::rand(dims(shape, ndim), ct_options(dtype, dev_type, dev_index)))
+}
+
+ct_error ct_arange(double start, double end, double step, int dtype, int dev_type, int dev_index, ct_tensor *out) {
+  CT_OUT(at::arange(start, end, step, ct_options(dtype, dev_type, dev_index)))
+}
+
+ct_error ct_tensor_to(ct_tensor t, int dev_type, int dev_index, int dtype, int non_blocking, ct_tensor *out) {
+  CT_TRY
+  at::ScalarType st = dtype < 0 ? t->t.scalar_type() : static_cast<at::ScalarType>(dtype);
+  *out = ct_wrap(t->t.to(ct_device(dev_type, dev_index), st, non_blocking != 0));
+  CT_CATCH
+}
+
+ct_error ct_tensor_clone(ct_tensor t, ct_tensor *out) { CT_OUT(t->t.clone()) }
+
+ct_error ct_tensor_detach(ct_tensor t, ct_tensor *out) { CT_OUT(t->t.detach()) }
+
+ct_error ct_tensor_contiguous(ct_tensor t, ct_tensor *out) { CT_OUT(t->t.contiguous()) }
+
+ct_error ct_tensor_to_memory_format(ct_tensor t, int format, ct_tensor *out) {
+  CT_OUT(t->t.contiguous(format == 1 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous))
+}
+
+ct_error ct_tensor_requires_grad(ct_tensor t, int *out) {
+  CT_TRY
+  *out = t->t.requires_grad() ? 1 : 0;
+  CT_CATCH
+}
+
+ct_error ct_tensor_set_requires_grad(ct_tensor t, int requires) {
+  CT_TRY
+  t->t.set_requires_grad(requires != 0);
+  CT_CATCH
+}
+
+ct_error ct_tensor_backward(ct_tensor t) {
+  CT_TRY
+  t->t.backward();
+  CT_CATCH
+}
+
+ct_error ct_tensor_grad(ct_tensor t, ct_tensor *out) {
+  CT_TRY
+  const at::Tensor &g = t->t.grad();
+  *out = g.defined() ? ct_wrap(g) : nullptr;
+  CT_CATCH
+}
+
+ct_error ct_tensor_set_grad_none(ct_tensor t) {
+  CT_TRY
+  t->t.mutable_grad() = at::Tensor();
+  CT_CATCH
+}
+
+ct_error ct_tensor_item(ct_tensor t, double *out) {
+  CT_TRY
+  *out = t->t.item<double>();
+  CT_CATCH
+}
+
+ct_error ct_tensor_item_int64(ct_tensor t, int64_t *out) {
+  CT_TRY
+  *out = t->t.item<int64_t>();
+  CT_CATCH
+}
+
+ct_error ct_conv2d(ct_tensor x, ct_tensor w, ct_tensor b, const int64_t *stride, const int64_t *padding,
+                   const int64_t *dilation, int64_t groups, ct_tensor *out) {
+  CT_OUT(at::conv2d(x->t, w->t, ct_opt(b), dims(stride, 2), dims(padding, 2), dims(dilation, 2), groups))
+}
+
+ct_error ct_batch_norm(ct_tensor x, ct_tensor w, ct_tensor b, ct_tensor running_mean, ct_tensor running_var,
+                       int training, double momentum, double eps, ct_tensor *out) {
+  CT_OUT(at::batch_norm(x->t, ct_opt(w), ct_opt(b), ct_opt(running_mean), ct_opt(running_var), training != 0,
+                        momentum, eps, at::globalContext().userEnabledCuDNN()))
+}
+
+ct_error ct_relu(ct_tensor x, ct_tensor *out) { CT_OUT(at::relu(x->t)) }
+
+ct_error ct_dropout(ct_tensor x, double p, int train, ct_tensor *out) {
+  CT_OUT(at::dropout(x->t, p, train != 0))
+}
+
+ct_error ct_adaptive_avg_pool2d(ct_tensor x, int64_t oh, int64_t ow, ct_tensor *out) {
+  CT_OUT(at::adaptive_avg_pool2d(x->t, {oh, ow}))
+}
+
+ct_error ct_linear(ct_tensor x, ct_tensor w, ct_tensor b, ct_tensor *out) {
+  CT_OUT(at::linear(x->t, w->t, ct_opt(b)))
+}
+
+ct_error ct_log_softmax(ct_tensor x, int64_t dim, ct_tensor *out) { CT_OUT(at::log_softmax(x->t, dim)) }
+
+ct_error ct_softmax(ct_tensor x, int64_t dim, ct_tensor *out) { CT_OUT(at::softmax(x->t, dim)) }
+
+ct_error ct_cross_entropy(ct_tensor x, ct_tensor target, int reduction, double label_smoothing, ct_tensor *out) {
+  CT_OUT(at::cross_entropy_loss(x->t, target->t, {}, reduction, -100, label_smoothing))
+}
+
+ct_error ct_reshape(ct_tensor x, const int64_t *shape, int ndim, ct_tensor *out) {
+  CT_OUT(x->t.reshape(dims(shape, ndim)))
+}
+
+ct_error ct_flatten(ct_tensor x, int64_t start, int64_t end, ct_tensor *out) {
+  CT_OUT(x->t.flatten(start, end))
+}
+
+ct_error ct_transpose(ct_tensor x, int64_t d0, int64_t d1, ct_tensor *out) { CT_OUT(x->t.transpose(d0, d1)) }
+
+ct_error ct_add(ct_tensor a, ct_tensor b, double alpha, ct_tensor *out) { CT_OUT(at::add(a->t, b->t, alpha)) }
+
+ct_error ct_sub(ct_tensor a, ct_tensor b, ct_tensor *out) { CT_OUT(at::sub(a->t, b->t)) }
+
+ct_error ct_mul(ct_tensor a, ct_tensor b, ct_tensor *out) { CT_OUT(at::mul(a->t, b->t)) }
+
+ct_error ct_div(ct_tensor a, ct_tensor b, ct_tensor *out) { CT_OUT(at::div(a->t, b->t)) }
+
+ct_error ct_matmul(ct_tensor a, ct_tensor b, ct_tensor *out) { CT_OUT(at::matmul(a->t, b->t)) }
+
+ct_error ct_add_scalar(ct_tensor a, double s, ct_tensor *out) { CT_OUT(at::add(a->t, s)) }
+
+ct_error ct_mul_scalar(ct_tensor a, double s, ct_tensor *out) { CT_OUT(at::mul(a->t, s)) }
+
+ct_error ct_pow_scalar(ct_tensor a, double s, ct_tensor *out) { CT_OUT(at::pow(a->t, s)) }
+
+ct_error ct_unary(ct_tensor a, int op, ct_tensor *out) {
+  CT_TRY
+  switch (op) {
+    case 0: *out = ct_wrap(at::neg(a->t)); break;
+    case 1: *out = ct_wrap(at::exp(a->t)); break;
+    case 2: *out = ct_wrap(at::log(a->t)); break;
+    case 3: *out = ct_wrap(at::sqrt(a->t)); break;
+    case 4: *out = ct_wrap(at::abs(a->t)); break;
+    default: throw std::invalid_argument("unknown unary op " + std::to_string(op));
+  }
+  CT_CATCH
+}
+
+ct_error ct_compare(ct_tensor a, ct_tensor b, int op, ct_tensor *out) {
+  CT_TRY
+  switch (op) {
+    case 0: *out = ct_wrap(at::eq(a->t, b->t)); break;
+    case 1: *out = ct_wrap(at::ne(a->t, b->t)); break;
+    case 2: *out = ct_wrap(at::lt(a->t, b->t)); break;
+    case 3: *out = ct_wrap(at::le(a->t, b->t)); break;
+    case 4: *out = ct_wrap(at::gt(a->t, b->t)); break;
+    case 5: *out = ct_wrap(at::ge(a->t, b->t)); break;
+    default: throw std::invalid_argument("unknown comparison " + std::to_string(op));
+  }
+  CT_CATCH
+}
+
+ct_error ct_sum(ct_tensor x, ct_tensor *out) { CT_OUT(x->t.sum()) }
+
+ct_error ct_mean(ct_tensor x, ct_tensor *out) { CT_OUT(x->t.mean()) }
+
+ct_error ct_sum_dim(ct_tensor x, int64_t dim, int keepdim, ct_tensor *out) {
+  CT_OUT(x->t.sum(dim, keepdim != 0))
+}
+
+ct_error ct_mean_dim(ct_tensor x, int64_t dim, int keepdim, ct_tensor *out) {
+  CT_OUT(x->t.mean(dim, keepdim != 0))
+}
+
+ct_error ct_argmax(ct_tensor x, int64_t dim, int keepdim, ct_tensor *out) {
+  CT_OUT(x->t.argmax(dim, keepdim != 0))
+}
+
+ct_error ct_topk(ct_tensor x, int64_t k, int64_t dim, ct_tensor *values, ct_tensor *indices) {
+  CT_TRY
+  auto r = x->t.topk(k, dim);
+  *values = ct_wrap(std::get<0>(r));
+  *indices = ct_wrap(std::get<1>(r));
+  CT_CATCH
+}
+
+ct_error ct_add_(ct_tensor self, ct_tensor other, double alpha) {
+  CT_TRY
+  self->t.add_(other->t, alpha);
+  CT_CATCH
+}
+
+ct_error ct_mul_scalar_(ct_tensor self, double s) {
+  CT_TRY
+  self->t.mul_(s);
+  CT_CATCH
+}
+
+ct_error ct_zero_(ct_tensor self) {
+  CT_TRY
+  self->t.zero_();
+  CT_CATCH
+}
+
+ct_error ct_copy_(ct_tensor self, ct_tensor src) {
+  CT_TRY
+  self->t.copy_(src->t);
+  CT_CATCH
+}
+
+ct_error ct_add_scalar_(ct_tensor self, double s) {
+  CT_TRY
+  // An integral tensor takes an integral scalar, as Python's t.add_(1) does.
+  if (at::isIntegralType(self->t.scalar_type(), true)) {
+    self->t.add_(static_cast<int64_t>(s));
+  } else {
+    self->t.add_(s);
+  }
+  CT_CATCH
+}
+
+ct_error ct_fill_(ct_tensor self, double v) {
+  CT_TRY
+  self->t.fill_(v);
+  CT_CATCH
+}
+
+ct_error ct_uniform_(ct_tensor self, double lo, double hi) {
+  CT_TRY
+  self->t.uniform_(lo, hi);
+  CT_CATCH
+}
+
+ct_error ct_tensor_set_data(ct_tensor self, ct_tensor src) {
+  CT_TRY
+  self->t.set_data(src->t);
+  CT_CATCH
+}
+
+}  // extern "C"

@@ -1,0 +1,125 @@
+package torch
+
+/*
+#include "ctorch.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// DType is a tensor element type. The values are libtorch's c10::ScalarType.
+type DType int
+
+// The element types this package supports.
+const (
+	Uint8   DType = 0
+	Int32   DType = 3
+	Int64   DType = 4
+	Float32 DType = 6
+	Float64 DType = 7
+	Bool    DType = 11
+)
+
+// Size returns the number of bytes of one element.
+func (d DType) Size() int {
+	switch d {
+	case Uint8, Bool:
+		return 1
+	case Int32, Float32:
+		return 4
+	case Int64, Float64:
+		return 8
+	}
+	panic(fmt.Sprintf("torch: unsupported dtype %d", int(d)))
+}
+
+// String returns PyTorch's name of the dtype, e.g. "float32".
+func (d DType) String() string {
+	switch d {
+	case Uint8:
+		return "uint8"
+	case Int32:
+		return "int32"
+	case Int64:
+		return "int64"
+	case Float32:
+		return "float32"
+	case Float64:
+		return "float64"
+	case Bool:
+		return "bool"
+	}
+	return "dtype(" + strconv.Itoa(int(d)) + ")"
+}
+
+// DeviceType is the kind of a device. The values are c10::DeviceType's.
+type DeviceType int
+
+// Device kinds.
+const (
+	CPUType  DeviceType = 0
+	CUDAType DeviceType = 1
+)
+
+// Device names where a tensor lives, like torch.device.
+type Device struct {
+	Type  DeviceType
+	Index int
+}
+
+// CPU is the host device.
+var CPU = Device{Type: CPUType}
+
+// CUDA returns the CUDA device with the given index.
+func CUDA(index int) Device { return Device{Type: CUDAType, Index: index} }
+
+// String returns PyTorch's spelling of the device: "cpu" or "cuda:N".
+func (d Device) String() string {
+	if d.Type == CUDAType {
+		return "cuda:" + strconv.Itoa(d.Index)
+	}
+	return "cpu"
+}
+
+// ParseDevice parses "cpu", "cuda" or "cuda:N" and checks that the device exists.
+func ParseDevice(s string) (Device, error) {
+	switch {
+	case s == "cpu":
+		return CPU, nil
+	case s == "cuda" || strings.HasPrefix(s, "cuda:"):
+		idx := 0
+		if s != "cuda" {
+			n, err := strconv.Atoi(strings.TrimPrefix(s, "cuda:"))
+			if err != nil || n < 0 {
+				return Device{}, fmt.Errorf("torch: bad device %q: want cpu, cuda or cuda:N", s)
+			}
+			idx = n
+		}
+		if !CUDAIsAvailable() {
+			return Device{}, fmt.Errorf("torch: device %q asked for, but CUDA is not available (libtorch %s)", s, Version())
+		}
+		if n := CUDADeviceCount(); idx >= n {
+			return Device{}, fmt.Errorf("torch: device %q asked for, but there are %d CUDA devices", s, n)
+		}
+		return CUDA(idx), nil
+	}
+	return Device{}, fmt.Errorf("torch: bad device %q: want cpu, cuda or cuda:N", s)
+}
+
+// CUDAIsAvailable reports whether libtorch was built with CUDA and sees a GPU.
+func CUDAIsAvailable() bool { return C.ct_cuda_is_available() != 0 }
+
+// CUDADeviceCount returns the number of visible CUDA devices.
+func CUDADeviceCount() int { return int(C.ct_cuda_device_count()) }
+
+// Synchronize waits for all work queued on a CUDA device; a no-op on CPU.
+func Synchronize(d Device) error {
+	if d.Type != CUDAType {
+		return nil
+	}
+	return goError("cuda synchronize", C.ct_cuda_synchronize(C.int(d.Index)))
+}

@@ -1,0 +1,83 @@
+// Package torch is a Go binding to libtorch: tensors on CPU or CUDA, the
+// operations a convolutional network and its training need, autograd, and
+// TorchScript modules. The kernels are libtorch's own; this package holds
+// handles to them.
+//
+// The C++ side is a separate shared library (build/libctorch.so, built by
+// `make lib` against any libtorch, Debian's or a PyTorch install) with a
+// plain C ABI; this package links only that library.
+//
+// # Memory
+//
+// libtorch's memory is invisible to Go's garbage collector, so it is never
+// what frees it. Every tensor has one owner:
+//
+//   - A tensor made while a Scope is open on the calling goroutine belongs to
+//     that scope and is freed when the scope closes, unless Keep moved it out.
+//   - Any other tensor belongs to the caller, who frees it with Free.
+//     Parameters and buffers belong to their nn module, optimizer state to
+//     its optimizer.
+//
+// A training step opens a scope, and closing it frees every intermediate
+// tensor of the step at once.
+package torch
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/csrc
+#cgo LDFLAGS: -L${SRCDIR}/../build -lctorch -Wl,-rpath,${SRCDIR}/../build
+#include <stdlib.h>
+#include "ctorch.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// abiVersion is the version of torch/csrc/ctorch.h this package was written for.
+const abiVersion = 5
+
+// ErrABI reports a libctorch built from another version of the C ABI.
+var ErrABI = errors.New("torch: libctorch ABI mismatch (rebuild it with `make lib`)")
+
+func init() {
+	if v := int(C.ct_abi_version()); v != abiVersion {
+		panic(fmt.Errorf("%w: library has ABI %d, this package wants %d", ErrABI, v, abiVersion))
+	}
+}
+
+// Version returns the version of libtorch that libctorch was compiled against.
+func Version() string { return C.GoString(C.ct_torch_version()) }
+
+// goError turns a ct_error into a Go error, freeing the C string.
+func goError(op string, e C.ct_error) error {
+	if e == nil {
+		return nil
+	}
+	msg := C.GoString(e)
+	C.free(unsafe.Pointer(e))
+	return fmt.Errorf("torch: %s: %s", op, msg)
+}
+
+// ManualSeed seeds libtorch's default random generators (CPU and CUDA).
+func ManualSeed(seed uint64) error {
+	return goError("manual_seed", C.ct_manual_seed(C.uint64_t(seed)))
+}
+
+// SetNumThreads sets the number of intra-op threads libtorch uses for the
+// whole process (applied on every OS thread that calls into libtorch).
+func SetNumThreads(n int) { C.ct_set_num_threads(C.int(n)) }
+
+// NumThreads returns the number of intra-op threads libtorch uses.
+func NumThreads() int { return int(C.ct_get_num_threads()) }
+
+// Must returns v, panicking if err is not nil. It is meant for tests and
+// examples, where a failed op is a bug in the program itself.
+func Must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
