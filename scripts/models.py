@@ -58,7 +58,8 @@ class SepNet(nn.Module):
             nn.Conv2d(64, 64, 3, padding=2, dilation=2), nn.BatchNorm2d(64), nn.ReLU())
         self.c4 = nn.Sequential(
             DepthwiseSeparableConv(64, 128, stride=2), nn.BatchNorm2d(128), nn.ReLU(),
-            DepthwiseSeparableConv(128, 128, dilation=2), nn.BatchNorm2d(128), nn.ReLU(),
+            DepthwiseSeparableConv(128, 128), nn.BatchNorm2d(128), nn.ReLU(),
+            DepthwiseSeparableConv(128, 128), nn.BatchNorm2d(128), nn.ReLU(),
             DepthwiseSeparableConv(128, 128), nn.BatchNorm2d(128), nn.ReLU())
         self.gap = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Dropout(dropout))
         self.fc = nn.Linear(128, 10)

@@ -38,7 +38,7 @@ func Conv2d(x, weight, bias *Tensor, o Conv2dOptions) (*Tensor, error) {
 	o = o.withDefaults()
 	return call("conv2d", func(out *C.ct_tensor) C.ct_error {
 		return C.ct_conv2d(x.h, weight.h, optional(bias), pair(o.Stride), pair(o.Padding), pair(o.Dilation), C.int64_t(o.Groups), out)
-	}, x, weight)
+	}, append([]*Tensor{x, weight}, given(bias)...)...)
 }
 
 // BatchNorm normalizes x per channel as torch.nn.functional.batch_norm: with
@@ -47,7 +47,7 @@ func Conv2d(x, weight, bias *Tensor, o Conv2dOptions) (*Tensor, error) {
 func BatchNorm(x, weight, bias, runningMean, runningVar *Tensor, training bool, momentum, eps float64) (*Tensor, error) {
 	return call("batch_norm", func(out *C.ct_tensor) C.ct_error {
 		return C.ct_batch_norm(x.h, optional(weight), optional(bias), optional(runningMean), optional(runningVar), cbool(training), C.double(momentum), C.double(eps), out)
-	}, x)
+	}, append([]*Tensor{x}, given(weight, bias, runningMean, runningVar)...)...)
 }
 
 // Relu returns max(x, 0).
@@ -70,7 +70,8 @@ func AdaptiveAvgPool2d(x *Tensor, oh, ow int64) (*Tensor, error) {
 
 // Linear returns x·weightᵀ + bias; bias may be nil.
 func Linear(x, weight, bias *Tensor) (*Tensor, error) {
-	return call("linear", func(out *C.ct_tensor) C.ct_error { return C.ct_linear(x.h, weight.h, optional(bias), out) }, x, weight)
+	return call("linear", func(out *C.ct_tensor) C.ct_error { return C.ct_linear(x.h, weight.h, optional(bias), out) },
+		append([]*Tensor{x, weight}, given(bias)...)...)
 }
 
 // LogSoftmax returns log(softmax(x)) along dim.

@@ -74,15 +74,11 @@ func FromBytes(data []byte, dtype DType, shape []int64) (*Tensor, error) {
 func Save(path string, tensors []NamedTensor) error {
 	entries := make([]ptfile.Entry, len(tensors))
 	for i, nt := range tensors {
-		fd, ok := toFile[nt.Tensor.DType()]
-		if !ok {
-			return fmt.Errorf("torch: save %s: %s has unsupported dtype %v", path, nt.Name, nt.Tensor.DType())
-		}
-		b, err := nt.Tensor.Bytes()
+		e, err := nt.Tensor.Entry(nt.Name)
 		if err != nil {
-			return fmt.Errorf("torch: save %s: %s: %w", path, nt.Name, err)
+			return fmt.Errorf("torch: save %s: %w", path, err)
 		}
-		entries[i] = ptfile.Entry{Name: nt.Name, DType: fd, Shape: nt.Tensor.Shape(), Data: b}
+		entries[i] = *e
 	}
 	return ptfile.WriteFile(path, entries)
 }
@@ -96,13 +92,9 @@ func Load(path string) ([]NamedTensor, error) {
 		return nil, err
 	}
 	out := make([]NamedTensor, 0, len(entries))
-	for _, e := range entries {
-		dt, ok := fromFile(e.DType)
-		if !ok {
-			freeNamed(out)
-			return nil, fmt.Errorf("torch: load %s: %s has unsupported dtype %v", path, e.Name, e.DType)
-		}
-		t, err := FromBytes(e.Data, dt, e.Shape)
+	for i := range entries {
+		e := &entries[i]
+		t, err := FromEntry(e)
 		if err != nil {
 			freeNamed(out)
 			return nil, fmt.Errorf("torch: load %s: %s: %w", path, e.Name, err)
@@ -125,4 +117,27 @@ func freeNamed(ts []NamedTensor) {
 	for _, nt := range ts {
 		nt.Tensor.Free()
 	}
+}
+
+// Entry returns t's values as a ptfile entry (named name) for building
+// torch.save files of any structure.
+func (t *Tensor) Entry(name string) (*ptfile.Entry, error) {
+	fd, ok := toFile[t.DType()]
+	if !ok {
+		return nil, fmt.Errorf("torch: %s has unsupported dtype %v", name, t.DType())
+	}
+	b, err := t.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("torch: %s: %w", name, err)
+	}
+	return &ptfile.Entry{Name: name, DType: fd, Shape: t.Shape(), Data: b}, nil
+}
+
+// FromEntry makes a CPU tensor from a ptfile entry.
+func FromEntry(e *ptfile.Entry) (*Tensor, error) {
+	dt, ok := fromFile(e.DType)
+	if !ok {
+		return nil, fmt.Errorf("torch: %s has unsupported dtype %v", e.Name, e.DType)
+	}
+	return FromBytes(e.Data, dt, e.Shape)
 }

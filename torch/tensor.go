@@ -99,6 +99,18 @@ func call(op string, f func(out *C.ct_tensor) C.ct_error, operands ...*Tensor) (
 	return wrap(out), nil
 }
 
+// given returns the optional operands that were passed (not nil), so that
+// call checks them: a freed optional tensor is an error, not "none".
+func given(ts ...*Tensor) []*Tensor {
+	out := ts[:0:0]
+	for _, t := range ts {
+		if t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // optional returns the handle of t, or NULL for a nil tensor.
 func optional(t *Tensor) C.ct_tensor {
 	if t == nil {
@@ -269,7 +281,9 @@ func Full(shape []int64, value float64, dtype DType, dev Device) (*Tensor, error
 }
 
 // Zeros returns a tensor of zeros.
-func Zeros(shape []int64, dtype DType, dev Device) (*Tensor, error) { return Full(shape, 0, dtype, dev) }
+func Zeros(shape []int64, dtype DType, dev Device) (*Tensor, error) {
+	return Full(shape, 0, dtype, dev)
+}
 
 // Ones returns a tensor of ones.
 func Ones(shape []int64, dtype DType, dev Device) (*Tensor, error) { return Full(shape, 1, dtype, dev) }

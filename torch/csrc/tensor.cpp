@@ -318,9 +318,16 @@ ct_error ct_topk(ct_tensor x, int64_t k, int64_t dim, ct_tensor *values, ct_tens
   CT_CATCH
 }
 
+// scalar_for gives an integral tensor an integral scalar, as Python's
+// t.add_(1) does; libtorch refuses a floating one.
+static at::Scalar scalar_for(const at::Tensor &t, double v) {
+  if (at::isIntegralType(t.scalar_type(), true)) return at::Scalar(static_cast<int64_t>(v));
+  return at::Scalar(v);
+}
+
 ct_error ct_add_(ct_tensor self, ct_tensor other, double alpha) {
   CT_TRY
-  self->t.add_(other->t, alpha);
+  self->t.add_(other->t, scalar_for(self->t, alpha));
   CT_CATCH
 }
 
@@ -344,12 +351,7 @@ ct_error ct_copy_(ct_tensor self, ct_tensor src) {
 
 ct_error ct_add_scalar_(ct_tensor self, double s) {
   CT_TRY
-  // An integral tensor takes an integral scalar, as Python's t.add_(1) does.
-  if (at::isIntegralType(self->t.scalar_type(), true)) {
-    self->t.add_(static_cast<int64_t>(s));
-  } else {
-    self->t.add_(s);
-  }
+  self->t.add_(scalar_for(self->t, s));
   CT_CATCH
 }
 

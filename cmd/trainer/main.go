@@ -1,0 +1,168 @@
+// Command trainer trains a compact CNN on CIFAR-10 over libtorch, the way
+// the seed PyTorch project does, and evaluates, exports and summarizes the
+// networks it trains.
+//
+//	trainer -epochs 20 -lr 0.05
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"gotrain/trainer"
+)
+
+func main() {
+	os.Exit(run(os.Args))
+}
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+func run(args []string) int {
+	log := logrus.New()
+	log.SetOutput(os.Stderr)
+	app := newApp(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := app.RunContext(ctx, args)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, trainer.ErrInterrupted):
+		return exitInterrupted
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(os.Stderr, "trainer: %v\n", err)
+		return exitUsage
+	default:
+		log.Error(err)
+		return exitError
+	}
+}
+
+// usageError is a bad flag or argument.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func newApp(log *logrus.Logger) *cli.App {
+	d := trainer.DefaultConfig()
+	app := &cli.App{
+		Name:  "trainer",
+		Usage: "train a compact CIFAR-10 CNN over libtorch",
+		Description: "With no sub-command, trains: the seed recipe (SGD, OneCycleLR, cross-entropy, augmentation)\n" +
+			"on CIFAR-10, writing checkpoints, metrics, plots and the final weights into -out.\n" +
+			"Without -data it uses ./data, downloading CIFAR-10 there if missing; offline, point\n" +
+			"-data at a local copy (folder or archive), e.g. -data ../shared/datasets/cifar10-jpeg.tar.gz.",
+		Flags:  append(trainFlags(d), logFlags()...),
+		Before: func(c *cli.Context) error { return setupLog(c, log) },
+		Action: func(c *cli.Context) error { return trainAction(c, log) },
+		Commands: []*cli.Command{
+			evaluateCommand(log), predictCommand(log), summaryCommand(), exportCommand(log),
+		},
+		OnUsageError:   func(c *cli.Context, err error, _ bool) error { return usageError{err} },
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	return app
+}
+
+func logFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn, error"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
+	}
+}
+
+func setupLog(c *cli.Context, log *logrus.Logger) error {
+	lvl, err := logrus.ParseLevel(c.String("log-level"))
+	if err != nil {
+		return usagef("bad -log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	log.SetLevel(lvl)
+	switch c.String("log-format") {
+	case "text":
+		log.SetFormatter(&logrus.TextFormatter{DisableColors: !isTerminal(os.Stderr), FullTimestamp: true})
+	case "json":
+		log.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		return usagef("bad -log-format %q: want text or json", c.String("log-format"))
+	}
+	return nil
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+func trainFlags(d trainer.Config) []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "number of epochs"},
+		&cli.Float64Flag{Name: "lr", Value: d.LR, Usage: "maximum learning rate of OneCycleLR (max_lr)"},
+		&cli.IntFlag{Name: "batch-size", Value: d.BatchSize, Usage: "images per training batch"},
+		&cli.Float64Flag{Name: "momentum", Value: d.Momentum, Usage: "SGD momentum (replaced each step by OneCycleLR's 0.95..0.85 cycle unless -cycle-momentum=false)"},
+		&cli.BoolFlag{Name: "cycle-momentum", Value: d.CycleMomentum, Usage: "let OneCycleLR cycle the momentum, as PyTorch does by default"},
+		&cli.Float64Flag{Name: "weight-decay", Value: d.WeightDecay, Usage: "SGD weight decay (L2)"},
+		&cli.Float64Flag{Name: "dropout", Value: d.Dropout, Usage: "dropout probability before the classifier"},
+		&cli.Float64Flag{Name: "label-smoothing", Value: d.LabelSmoothing, Usage: "label smoothing of the cross-entropy loss"},
+		&cli.StringFlag{Name: "model", Value: d.Model, Usage: "network: " + modelList()},
+		&cli.StringFlag{Name: "data", Usage: "CIFAR-10 folder or archive (default ./data, downloaded if missing)"},
+		&cli.StringFlag{Name: "out", Value: d.Out, Usage: "output folder for checkpoints, metrics, plots and weights"},
+		&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "random seed (weights, shuffling, augmentation, dropout)"},
+		&cli.BoolFlag{Name: "augment", Value: d.Augment, Usage: "apply the seed's augmentations to training images"},
+		&cli.StringFlag{Name: "device", Value: d.Device, Usage: "auto, cpu, cuda or cuda:N"},
+		&cli.IntFlag{Name: "threads", Value: d.Threads, Usage: "libtorch intra-op threads"},
+		&cli.IntFlag{Name: "workers", Value: d.Workers, Usage: "data loader goroutines"},
+		&cli.BoolFlag{Name: "channels-last", Value: d.ChannelsLast, Usage: "feed images in NHWC memory layout"},
+		&cli.IntFlag{Name: "train-limit", Usage: "use only N training images, spread over the classes (quick runs)"},
+		&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes (quick runs)"},
+		&cli.StringFlag{Name: "resume", Usage: "continue the run in this checkpoint file or output folder (its configuration is reused)"},
+		&cli.StringFlag{Name: "init-from", Usage: "start from the weights in this state_dict or TorchScript file"},
+	}
+}
+
+func configFrom(c *cli.Context) trainer.Config {
+	return trainer.Config{
+		Model: c.String("model"), Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"),
+		LR: c.Float64("lr"), Momentum: c.Float64("momentum"), CycleMomentum: c.Bool("cycle-momentum"),
+		WeightDecay: c.Float64("weight-decay"), Dropout: c.Float64("dropout"),
+		LabelSmoothing: c.Float64("label-smoothing"), PctStart: trainer.DefaultConfig().PctStart,
+		Seed: c.Uint64("seed"), Augment: c.Bool("augment"), Data: c.String("data"), Out: c.String("out"),
+		Device: c.String("device"), Threads: c.Int("threads"), Workers: c.Int("workers"),
+		ChannelsLast: c.Bool("channels-last"), TrainLimit: c.Int("train-limit"), TestLimit: c.Int("test-limit"),
+	}
+}
+
+func trainAction(c *cli.Context, log *logrus.Logger) error {
+	if c.NArg() > 0 {
+		return usagef("unexpected argument %q (sub-commands: evaluate, predict, summary, export)", c.Args().First())
+	}
+	cfg := configFrom(c)
+	if c.String("resume") == "" {
+		if err := cfg.Validate(); err != nil {
+			return usageError{err}
+		}
+	}
+	res, err := trainer.Run(c.Context, cfg, trainer.Options{
+		Log: log, Progress: os.Stdout, IsTerminal: isTerminal(os.Stdout),
+		Resume: c.String("resume"), InitFrom: c.String("init-from"),
+	})
+	if err != nil {
+		return err
+	}
+	log.Infof("done: best test accuracy %.2f%%; outputs in %s", res.BestAcc, res.OutDir)
+	return nil
+}

@@ -1,0 +1,223 @@
+package dataset
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// checkTreeSets checks sets loaded from imageTree(..., n): per split, classes
+// in official order, files in name order.
+func checkTreeSets(t *testing.T, train, test *Set, n int) {
+	t.Helper()
+	for s, set := range []*Set{train, test} {
+		if set.Len() != len(Classes)*n {
+			t.Fatalf("%s: %d images, want %d", splitNames[s], set.Len(), len(Classes)*n)
+		}
+		for c := range Classes {
+			for i := range n {
+				j := c*n + i
+				if set.Labels[j] != uint8(c) {
+					t.Fatalf("%s image %d: label %d, want %d", splitNames[s], j, set.Labels[j], c)
+				}
+				if !bytes.Equal(set.Image(j), hwc(treeImage(s, c, i, n))) {
+					t.Fatalf("%s image %d: pixels are not those of %s/%s/img_%03d.png", splitNames[s], j, splitNames[s], Classes[c], i)
+				}
+			}
+		}
+	}
+}
+
+// junk are files a real tree may carry that the reader must skip.
+var junk = []file{
+	{"README.txt", []byte("about")},
+	{".DS_Store", []byte{0}},
+	{"__MACOSX/train/cat/._img_000.png", []byte{0}},
+}
+
+func TestLoadImageTree(t *testing.T) {
+	const n = 3
+	t.Run("folder", func(t *testing.T) {
+		dir := t.TempDir()
+		files := append(imageTree("", n), junk...)
+		files = append(files, file{"train/cat/.hidden.png", []byte("not an image")})
+		writeTree(t, dir, files)
+		train, test, err := Load(dir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkTreeSets(t, train, test, n)
+	})
+	t.Run("folder with top folder", func(t *testing.T) {
+		dir := t.TempDir()
+		writeTree(t, dir, append(imageTree("cifar10-png/", n), junk...))
+		train, test, err := Load(dir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkTreeSets(t, train, test, n)
+	})
+	for _, tc := range []struct {
+		name, prefix string
+		gz           bool
+	}{{"tar", "", false}, {"tar.gz with top folder", "cifar10-png/", true}, {"tar.gz", "", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "c.tgz", tarBytes(t, append(imageTree(tc.prefix, n), junk...), tc.gz))
+			train, test, err := Load(p, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkTreeSets(t, train, test, n)
+		})
+	}
+}
+
+func TestLoadImageTreeIsDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, imageTree("", 4))
+	train1, test1, err := Load(dir, "", WithWorkers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	train2, test2, err := Load(dir, "", WithWorkers(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(train1.Images, train2.Images) || !bytes.Equal(test1.Images, test2.Images) ||
+		!bytes.Equal(train1.Labels, train2.Labels) || !bytes.Equal(test1.Labels, test2.Labels) {
+		t.Fatal("1 and 7 decoding goroutines give different sets")
+	}
+}
+
+func TestLoadImageTreeErrors(t *testing.T) {
+	tree := imageTree("", 1)
+	with := func(extra ...file) []file { return append(append([]file{}, tree...), extra...) }
+	png31 := pngImage(0, 31, 32)
+	for _, tc := range []struct {
+		name  string
+		files []file
+		bad   string // the file the error must name, slash-separated
+		want  string
+	}{
+		{"unknown class", with(file{"train/dragon/a.png", tree[0].data}), "train/dragon/a.png", `unknown class folder "dragon"`},
+		{"undecodable jpeg", with(file{"test/cat/bad.jpg", []byte("\xff\xd8\xff\xe0 broken")}), "test/cat/bad.jpg", "cannot decode image"},
+		{"not an image", with(file{"test/cat/text.png", []byte("hello")}), "test/cat/text.png", "not a PNG or JPEG image"},
+		{"wrong size", with(file{"train/ship/small.png", png31}), "train/ship/small.png", "image is 31x32, want 32x32"},
+		{"unsupported type", with(file{"train/ship/a.gif", []byte("GIF89a")}), "train/ship/a.gif", `unsupported file type ".gif"`},
+		{"file outside class folder", with(file{"train/a.png", tree[0].data}), "train/a.png", "unexpected file"},
+	} {
+		t.Run(tc.name+"/folder", func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, tc.files)
+			_, _, err := Load(dir, "")
+			mustErr(t, err, filepath.Join(dir, filepath.FromSlash(tc.bad)), tc.want)
+		})
+		t.Run(tc.name+"/archive", func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "c.tar.gz", tarBytes(t, tc.files, true))
+			_, _, err := Load(p, "")
+			mustErr(t, err, p+": "+tc.bad, tc.want)
+		})
+	}
+
+	layoutErrors := []struct {
+		name  string
+		files []file
+		want  []string
+	}{
+		{"nested folder", with(file{"train/cat/more/a.png", tree[0].data}), []string{filepath.FromSlash("train/cat/more"), "unexpected folder"}},
+		{"no test split", imageTree("", 1)[:len(Classes)], []string{"no test images"}},
+		{"two layouts", with(binaryRelease("cifar-10-batches-bin/", 1)...), []string{"both the binary release", "class-folder images"}},
+		{"two top folders", append(imageTree("a/", 1), imageTree("b/", 1)...), []string{`two folders, "a" and "b"`}},
+	}
+	for _, tc := range layoutErrors {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, tc.files)
+			_, _, err := Load(dir, "")
+			mustErr(t, err, append(tc.want, dir)...)
+		})
+	}
+}
+
+func TestLocateArchives(t *testing.T) {
+	treeTar := tarBytes(t, imageTree("x/", 1), true)
+	binTar := tarBytes(t, binaryRelease("cifar-10-batches-bin/", 1), true)
+
+	t.Run("official archive wins", func(t *testing.T) {
+		dir := t.TempDir()
+		writeFile(t, dir, "other.tar.gz", treeTar)
+		writeFile(t, dir, OfficialArchive, binTar)
+		train, _, err := Load(dir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if train.Len() != 5 {
+			t.Fatalf("read %d training images, want the 5 of %s", train.Len(), OfficialArchive)
+		}
+	})
+	t.Run("ambiguous", func(t *testing.T) {
+		dir := t.TempDir()
+		writeFile(t, dir, "a.tar.gz", treeTar)
+		writeFile(t, dir, "b.tar", treeTar)
+		_, _, err := Load(dir, "")
+		mustErr(t, err, dir, "several archives", "a.tar.gz", "b.tar")
+	})
+	t.Run("extracted files win over archives", func(t *testing.T) {
+		dir := t.TempDir()
+		writeFile(t, dir, OfficialArchive, []byte("broken"))
+		writeTree(t, dir, imageTree("", 1))
+		if _, _, err := Load(dir, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("empty folder", func(t *testing.T) {
+		dir := t.TempDir()
+		writeFile(t, dir, "notes.txt", []byte("nothing here"))
+		_, _, err := Load(dir, "")
+		mustErr(t, err, dir, "cifar-10-batches-bin")
+		if !errors.Is(err, ErrNoData) {
+			t.Fatalf("error %v does not wrap ErrNoData", err)
+		}
+	})
+}
+
+func TestArchiveLinkIsAnError(t *testing.T) {
+	var buf bytes.Buffer
+	w := tar.NewWriter(&buf)
+	for _, f := range imageTree("", 1) {
+		w.WriteHeader(&tar.Header{Name: f.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(f.data))})
+		w.Write(f.data)
+	}
+	w.WriteHeader(&tar.Header{Name: "train/cat/link.png", Typeflag: tar.TypeLink, Linkname: "train/cat/img_000.png"})
+	w.Close()
+	p := writeFile(t, t.TempDir(), "c.tar", buf.Bytes())
+	_, _, err := Load(p, "")
+	mustErr(t, err, p+": train/cat/link.png", "not a regular file")
+}
+
+func TestLoadImageTreeThroughSymlinks(t *testing.T) {
+	real, linked := t.TempDir(), t.TempDir()
+	files := imageTree("", 2)
+	writeTree(t, real, files)
+	for _, f := range files {
+		p := filepath.Join(linked, filepath.FromSlash(f.name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(real, filepath.FromSlash(f.name)), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A dangling link that is not part of the data is no concern.
+	if err := os.Symlink(filepath.Join(real, "nowhere"), filepath.Join(linked, "old-link")); err != nil {
+		t.Fatal(err)
+	}
+	train, test, err := Load(linked, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTreeSets(t, train, test, 2)
+}

@@ -1,0 +1,89 @@
+package ptfile
+
+import (
+	"bytes"
+	"math/big"
+)
+
+// Tuple is a Python tuple.
+type Tuple []any
+
+// List is a Python list. It is used through a pointer because pickles may
+// append to a list after referring to it.
+type List []any
+
+// Item is one key and value of a Dict.
+type Item struct {
+	Key, Value any
+}
+
+// Dict is a Python dict or collections.OrderedDict, its items in insertion
+// order.
+type Dict struct {
+	// Ordered reports whether the dict is a collections.OrderedDict.
+	Ordered bool
+	// Items holds the entries in insertion order.
+	Items []Item
+	// State is the object state that pickle's BUILD gave the dict, or nil.
+	// For a PyTorch state dict it is a *Dict holding "_metadata". It may be
+	// set only on an OrderedDict when writing.
+	State any
+}
+
+// Get returns the value stored under key and whether it was found. Keys
+// compare as Python would compare them for the types listed above, except
+// that bool, int and float keys never equal each other.
+func (d *Dict) Get(key any) (any, bool) {
+	for _, it := range d.Items {
+		if keyEqual(it.Key, key, 0) {
+			return it.Value, true
+		}
+	}
+	return nil, false
+}
+
+// keyEqual reports whether a and b are equal dict keys. Unhashable values
+// (lists) and tuples nested deeper than maxKeyDepth are never equal; dicts
+// and tensors compare by identity.
+func keyEqual(a, b any, depth int) bool {
+	switch a := a.(type) {
+	case nil:
+		return b == nil
+	case bool:
+		b, ok := b.(bool)
+		return ok && a == b
+	case int64:
+		b, ok := b.(int64)
+		return ok && a == b
+	case float64:
+		b, ok := b.(float64)
+		return ok && a == b
+	case string:
+		b, ok := b.(string)
+		return ok && a == b
+	case []byte:
+		b, ok := b.([]byte)
+		return ok && bytes.Equal(a, b)
+	case *big.Int:
+		b, ok := b.(*big.Int)
+		return ok && a.Cmp(b) == 0
+	case Tuple:
+		b, ok := b.(Tuple)
+		if !ok || len(a) != len(b) || depth >= maxKeyDepth {
+			return false
+		}
+		for i := range a {
+			if !keyEqual(a[i], b[i], depth+1) {
+				return false
+			}
+		}
+		return true
+	case *Dict:
+		b, ok := b.(*Dict)
+		return ok && a == b
+	case *Entry:
+		b, ok := b.(*Entry)
+		return ok && a == b
+	}
+	return false
+}

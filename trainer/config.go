@@ -1,0 +1,92 @@
+package trainer
+
+import (
+	"fmt"
+	"runtime"
+
+	"gotrain/model"
+)
+
+// Config is everything a run depends on. It is saved in every checkpoint,
+// so that a resumed run needs no flags repeated.
+type Config struct {
+	Model          string  `json:"model"`
+	Epochs         int     `json:"epochs"`
+	BatchSize      int     `json:"batch_size"`
+	LR             float64 `json:"lr"` // OneCycleLR's max_lr
+	Momentum       float64 `json:"momentum"`
+	CycleMomentum  bool    `json:"cycle_momentum"` // OneCycleLR cycles momentum 0.95 -> 0.85 -> 0.95
+	WeightDecay    float64 `json:"weight_decay"`
+	Dropout        float64 `json:"dropout"`
+	LabelSmoothing float64 `json:"label_smoothing"`
+	PctStart       float64 `json:"pct_start"`
+	Seed           uint64  `json:"seed"`
+	Augment        bool    `json:"augment"`
+	Data           string  `json:"data"`   // folder or archive; "" means ./data, downloaded if missing
+	Out            string  `json:"out"`    // output folder
+	Device         string  `json:"device"` // auto, cpu, cuda, cuda:N
+	Threads        int     `json:"threads"`
+	Workers        int     `json:"workers"`
+	ChannelsLast   bool    `json:"channels_last"`
+	// Limits for quick runs and tests: use only N images, spread evenly
+	// over the set (0: all).
+	TrainLimit int `json:"train_limit"`
+	TestLimit  int `json:"test_limit"`
+}
+
+// DefaultConfig returns the seed project's recipe.
+func DefaultConfig() Config {
+	return Config{
+		Model:         model.Default,
+		Epochs:        20,
+		BatchSize:     128,
+		LR:            0.05,
+		Momentum:      0.9,
+		CycleMomentum: true,
+		WeightDecay:   5e-4,
+		Dropout:       0.05,
+		PctStart:      0.3,
+		Seed:          1,
+		Augment:       true,
+		Out:           "runs/latest",
+		Device:        "auto",
+		Threads:       runtime.NumCPU(),
+		Workers:       runtime.NumCPU(),
+	}
+}
+
+// Validate reports the first impossible value.
+func (c Config) Validate() error {
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("epochs must be at least 1, got %d", c.Epochs)
+	case c.BatchSize < 1:
+		return fmt.Errorf("batch size must be at least 1, got %d", c.BatchSize)
+	case !(c.LR > 0):
+		return fmt.Errorf("learning rate must be positive, got %v", c.LR)
+	case c.Momentum < 0 || c.Momentum >= 1:
+		return fmt.Errorf("momentum must be in [0, 1), got %v", c.Momentum)
+	case c.WeightDecay < 0:
+		return fmt.Errorf("weight decay must not be negative, got %v", c.WeightDecay)
+	case c.Dropout < 0 || c.Dropout >= 1:
+		return fmt.Errorf("dropout must be in [0, 1), got %v", c.Dropout)
+	case c.LabelSmoothing < 0 || c.LabelSmoothing > 1:
+		return fmt.Errorf("label smoothing must be in [0, 1], got %v", c.LabelSmoothing)
+	case !(c.PctStart > 0 && c.PctStart < 1):
+		return fmt.Errorf("pct_start must be in (0, 1), got %v", c.PctStart)
+	case c.Threads < 1:
+		return fmt.Errorf("threads must be at least 1, got %d", c.Threads)
+	case c.Workers < 1:
+		return fmt.Errorf("loader workers must be at least 1, got %d", c.Workers)
+	case c.TrainLimit < 0 || c.TestLimit < 0:
+		return fmt.Errorf("image limits must not be negative")
+	case c.Out == "":
+		return fmt.Errorf("an output folder is required")
+	}
+	for _, n := range model.Names() {
+		if n == c.Model {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown model %q (known: %v)", c.Model, model.Names())
+}

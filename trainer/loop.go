@@ -1,0 +1,347 @@
+package trainer
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"gotrain/dataset"
+	"gotrain/torch"
+	"gotrain/torch/nn"
+	"gotrain/torch/optim"
+)
+
+// run is one training run in progress.
+type run struct {
+	cfg   Config
+	o     Options
+	log   *logrus.Logger
+	net   nn.Module
+	opt   *optim.SGD
+	sched *OneCycleLR
+	dev   torch.Device
+	train *dataset.Loader
+	test  *dataset.Loader
+	p     progress
+}
+
+func (r *run) loop(ctx context.Context) (*Result, error) {
+	for r.p.Epoch < r.cfg.Epochs {
+		epochStart := time.Now()
+		if err := r.trainEpoch(ctx); err != nil {
+			return nil, err
+		}
+		ev, err := evaluate(r.net, r.test, r.dev, r.cfg.ChannelsLast)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(r.o.Progress, "\n%s\n\n", EvalSummary(ev.Loss, ev.Correct, ev.Total))
+		m := EpochMetrics{
+			Epoch:        r.p.Epoch + 1,
+			TrainLoss:    r.p.Partial.LossSum / float64(max(r.p.Partial.Seen, 1)),
+			TrainAcc:     100 * float64(r.p.Partial.Correct) / float64(max(r.p.Partial.Seen, 1)),
+			TestLoss:     ev.Loss,
+			TestAcc:      100 * float64(ev.Correct) / float64(ev.Total),
+			LR:           r.opt.LR,
+			TrainSeconds: r.p.Partial.TrainSecond,
+			TestSeconds:  ev.Seconds,
+		}
+		m.EpochSeconds = m.TrainSeconds + m.TestSeconds
+		m.ImagesPerSec = float64(r.p.Partial.Seen) / m.TrainSeconds
+		r.p.History = append(r.p.History, m)
+		r.log.WithFields(logrus.Fields{
+			"epoch": m.Epoch, "train_loss": round4(m.TrainLoss), "train_acc": round4(m.TrainAcc),
+			"test_loss": round4(m.TestLoss), "test_acc": round4(m.TestAcc), "lr": m.LR,
+			"seconds": round4(elapsed(epochStart)), "images_per_sec": round4(m.ImagesPerSec),
+		}).Info("epoch done")
+		if m.TestAcc > r.p.BestAcc {
+			r.p.BestAcc = m.TestAcc
+			if err := torch.Save(filepath.Join(r.cfg.Out, BestFile), nn.StateDict(r.net)); err != nil {
+				return nil, err
+			}
+		}
+		r.p.Epoch++
+		r.p.Batch = 0
+		r.p.Partial = partialEpoch{}
+		if err := r.writeEpochFiles(ev); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.export(); err != nil {
+		return nil, err
+	}
+	return &Result{History: r.p.History, BestAcc: r.p.BestAcc, OutDir: r.cfg.Out}, nil
+}
+
+// trainEpoch trains the rest of epoch r.p.Epoch, checkpointing and
+// returning ErrInterrupted if ctx is cancelled between steps.
+func (r *run) trainEpoch(ctx context.Context) error {
+	nn.SetTraining(r.net, true)
+	total := r.train.NumBatches()
+	bar := NewProgressBar(r.o.Progress, ProgressConfig{Total: total, IsTerminal: r.o.IsTerminal})
+	bar.Update(r.p.Batch)
+	if r.p.Batch == 0 {
+		fmt.Fprintf(r.o.Progress, "Epoch: %d\n", r.p.Epoch+1)
+	}
+	// Running sums stay on the device; reading them syncs, so it is rare.
+	stats, err := newRunningStats(r.dev)
+	if err != nil {
+		return err
+	}
+	defer stats.free()
+	lastRead := time.Time{}
+	start := time.Now()
+	loaderCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for b, err := range r.train.Epoch(loaderCtx, r.p.Epoch) {
+		if err != nil {
+			return err
+		}
+		if b.Index < r.p.Batch { // resuming mid-epoch: these were trained
+			b.Release()
+			continue
+		}
+		if ctx.Err() != nil {
+			b.Release()
+			return r.interrupt(stats, start)
+		}
+		if err := r.step(b, stats); err != nil {
+			b.Release()
+			return fmt.Errorf("epoch %d, batch %d: %w", r.p.Epoch+1, b.Index, err)
+		}
+		r.p.Batch = b.Index + 1
+		b.Release()
+		bar.Update(1)
+		if now := time.Now(); now.Sub(lastRead) > 200*time.Millisecond || r.p.Batch == total {
+			lastRead = now
+			loss, correct, seen, err := stats.read(r.p.Partial)
+			if err != nil {
+				return err
+			}
+			bar.SetDescription(TrainDescription(loss/float64(seen), r.p.Batch-1, 100*float64(correct)/float64(seen)))
+		}
+	}
+	loss, correct, seen, err := stats.read(r.p.Partial)
+	if err != nil {
+		return err
+	}
+	r.p.Partial = partialEpoch{LossSum: loss, Correct: correct, Seen: seen, TrainSecond: r.p.Partial.TrainSecond + elapsed(start)}
+	return bar.Close()
+}
+
+// interrupt saves a mid-epoch checkpoint and reports the interruption.
+func (r *run) interrupt(stats *runningStats, start time.Time) error {
+	loss, correct, seen, err := stats.read(r.p.Partial)
+	if err != nil {
+		return err
+	}
+	r.p.Partial = partialEpoch{LossSum: loss, Correct: correct, Seen: seen, TrainSecond: r.p.Partial.TrainSecond + elapsed(start)}
+	r.p.Scheduler, _ = r.sched.MarshalJSON()
+	path := filepath.Join(r.cfg.Out, CheckpointFile)
+	if err := saveCheckpoint(path, r.net, r.opt, r.p); err != nil {
+		return err
+	}
+	fmt.Fprintln(r.o.Progress)
+	r.log.Warnf("interrupted at epoch %d, batch %d; checkpoint written to %s", r.p.Epoch+1, r.p.Batch, path)
+	return ErrInterrupted
+}
+
+// step trains on one batch: forward, loss, backward, SGD with the
+// scheduled learning rate and momentum. Every tensor it makes is freed
+// when it returns.
+func (r *run) step(b *dataset.Batch, stats *runningStats) error {
+	s := torch.NewScope()
+	defer s.Close()
+	x, y, err := batchTensors(b, r.dev, r.cfg.ChannelsLast)
+	if err != nil {
+		return err
+	}
+	step := r.sched.LastStep()
+	r.opt.LR = r.sched.LR(step)
+	if m, ok := r.sched.Momentum(step); ok {
+		r.opt.Momentum = m
+	}
+	r.p.LRs = append(r.p.LRs, r.opt.LR)
+	logits, err := r.net.Forward(x)
+	if err != nil {
+		return err
+	}
+	loss, err := torch.CrossEntropy(logits, y, torch.ReduceMean, r.cfg.LabelSmoothing)
+	if err != nil {
+		return err
+	}
+	if err := r.opt.ZeroGrad(); err != nil {
+		return err
+	}
+	if err := loss.Backward(); err != nil {
+		return err
+	}
+	if err := r.opt.Step(); err != nil {
+		return err
+	}
+	if err := r.sched.Step(); err != nil {
+		return err
+	}
+	r.p.Step++
+	return stats.add(logits, y, loss, b.N)
+}
+
+// batchTensors copies a loader batch into tensors on dev (through pinned
+// memory and an asynchronous copy on CUDA).
+func batchTensors(b *dataset.Batch, dev torch.Device, channelsLast bool) (x, y *torch.Tensor, err error) {
+	from := torch.FromSlice[float32]
+	fromY := torch.FromSlice[int64]
+	if dev.Type == torch.CUDAType {
+		from, fromY = torch.FromSlicePinned[float32], torch.FromSlicePinned[int64]
+	}
+	if x, err = from(b.X, int64(b.N), 3, dataset.Height, dataset.Width); err != nil {
+		return nil, nil, err
+	}
+	if y, err = fromY(b.Y); err != nil {
+		return nil, nil, err
+	}
+	if dev.Type == torch.CUDAType {
+		if x, err = x.To(dev, true); err != nil {
+			return nil, nil, err
+		}
+		if y, err = y.To(dev, true); err != nil {
+			return nil, nil, err
+		}
+	}
+	if channelsLast {
+		if x, err = x.ChannelsLast(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return x, y, nil
+}
+
+// runningStats accumulates an epoch's summed loss and correct predictions
+// on the device, so that a step need not wait for the device to report.
+type runningStats struct {
+	lossSum, correct *torch.Tensor
+	seen             int64
+}
+
+func newRunningStats(dev torch.Device) (*runningStats, error) {
+	l, err := torch.Zeros([]int64{}, torch.Float64, dev)
+	if err != nil {
+		return nil, err
+	}
+	c, err := torch.Zeros([]int64{}, torch.Int64, dev)
+	if err != nil {
+		l.Free()
+		return nil, err
+	}
+	return &runningStats{lossSum: torch.Keep(l), correct: torch.Keep(c)}, nil
+}
+
+func (s *runningStats) free() { s.lossSum.Free(); s.correct.Free() }
+
+// add counts a batch: its mean loss times n, and its correct predictions.
+func (s *runningStats) add(logits, y, loss *torch.Tensor, n int) error {
+	return torch.NoGrad(func() error {
+		l, err := loss.MulScalar(float64(n))
+		if err != nil {
+			return err
+		}
+		if err := s.lossSum.Add_(l, 1); err != nil {
+			return err
+		}
+		c, err := correctCount(logits, y)
+		if err != nil {
+			return err
+		}
+		s.seen += int64(n)
+		return s.correct.Add_(c, 1)
+	})
+}
+
+// read returns the sums so far plus those of base (from before a resume).
+func (s *runningStats) read(base partialEpoch) (loss float64, correct, seen int64, err error) {
+	if loss, err = s.lossSum.Item(); err != nil {
+		return
+	}
+	if correct, err = s.correct.ItemInt64(); err != nil {
+		return
+	}
+	return loss + base.LossSum, correct + base.Correct, s.seen + base.Seen, nil
+}
+
+// correctCount returns the number of rows of logits whose argmax is y.
+func correctCount(logits, y *torch.Tensor) (*torch.Tensor, error) {
+	pred, err := logits.Argmax(1, false)
+	if err != nil {
+		return nil, err
+	}
+	eq, err := torch.Eq(pred, y)
+	if err != nil {
+		return nil, err
+	}
+	return eq.Sum()
+}
+
+// writeEpochFiles writes the checkpoint, metrics and plots after an epoch.
+func (r *run) writeEpochFiles(ev *evalResult) error {
+	r.p.Scheduler, _ = r.sched.MarshalJSON()
+	out := r.cfg.Out
+	if err := saveCheckpoint(filepath.Join(out, CheckpointFile), r.net, r.opt, r.p); err != nil {
+		return err
+	}
+	if err := WriteMetricsCSV(filepath.Join(out, MetricsCSVFile), r.p.History); err != nil {
+		return err
+	}
+	if err := WriteMetricsJSON(filepath.Join(out, MetricsJSONFile), r.p.History); err != nil {
+		return err
+	}
+	if err := PlotLoss(filepath.Join(out, LossPlotFile), r.p.History); err != nil {
+		return err
+	}
+	if err := PlotAccuracy(filepath.Join(out, AccuracyPlotFile), r.p.History); err != nil {
+		return err
+	}
+	if err := PlotLR(filepath.Join(out, LRPlotFile), r.p.LRs); err != nil {
+		return err
+	}
+	return PlotConfusionMatrix(filepath.Join(out, ConfusionFile), ev.Confusion, dataset.Classes)
+}
+
+// export writes the final weights as a state_dict and as TorchScript.
+func (r *run) export() error {
+	if err := torch.Save(filepath.Join(r.cfg.Out, StateDictFile), nn.StateDict(r.net)); err != nil {
+		return err
+	}
+	return ExportTorchScript(r.net, filepath.Join(r.cfg.Out, TorchScriptFile))
+}
+
+// ExportTorchScript saves m, in evaluation mode and on the CPU, as a
+// TorchScript file for Python's torch.jit.load. The file appears whole or
+// not at all.
+func ExportTorchScript(m nn.Module, path string) error {
+	nn.SetTraining(m, false)
+	sm, err := nn.Script(m)
+	if err != nil {
+		return err
+	}
+	defer sm.Free()
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	if err := sm.Save(tmp.Name()); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+func round4(v float64) float64 { return float64(int64(v*1e4+0.5)) / 1e4 }

@@ -1,0 +1,181 @@
+package trainer
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+)
+
+// EpochMetrics is the record of one training epoch. Accuracies are in
+// percent (0-100), as in the seed project's logs; losses are means over
+// the epoch's samples.
+type EpochMetrics struct {
+	Epoch     int     // 1-based epoch number
+	TrainLoss float64 // mean training loss over the epoch
+	TrainAcc  float64 // training accuracy in percent
+	TestLoss  float64 // mean test loss
+	TestAcc   float64 // test accuracy in percent
+	LR        float64 // learning rate of the epoch's last optimizer step
+
+	EpochSeconds float64 // wall time of the whole epoch, training and test
+	TrainSeconds float64 // wall time of the training pass
+	TestSeconds  float64 // wall time of the test pass
+	ImagesPerSec float64 // training images per second of TrainSeconds
+}
+
+// metricsColumns are the CSV header and JSON keys, in EpochMetrics order.
+var metricsColumns = []string{
+	"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
+	"epoch_seconds", "train_seconds", "test_seconds", "images_per_sec",
+}
+
+// floats returns pointers to m's float fields in metricsColumns[1:] order.
+func (m *EpochMetrics) floats() []*float64 {
+	return []*float64{
+		&m.TrainLoss, &m.TrainAcc, &m.TestLoss, &m.TestAcc, &m.LR,
+		&m.EpochSeconds, &m.TrainSeconds, &m.TestSeconds, &m.ImagesPerSec,
+	}
+}
+
+// MarshalJSON encodes m as an object with snake_case keys. Non-finite
+// values (a diverged loss is NaN) are written as null, which JSON allows
+// and encoding/json's float encoding does not.
+func (m EpochMetrics) MarshalJSON() ([]byte, error) {
+	b := []byte(`{"epoch":`)
+	b = strconv.AppendInt(b, int64(m.Epoch), 10)
+	for i, f := range m.floats() {
+		b = append(b, `,"`...)
+		b = append(b, metricsColumns[i+1]...)
+		b = append(b, `":`...)
+		if math.IsNaN(*f) || math.IsInf(*f, 0) {
+			b = append(b, "null"...)
+		} else {
+			b = strconv.AppendFloat(b, *f, 'g', -1, 64)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON decodes the form MarshalJSON writes; null reads as NaN and
+// a missing key leaves the field unchanged.
+func (m *EpochMetrics) UnmarshalJSON(data []byte) error {
+	var raw map[string]*float64
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	if e, ok := raw["epoch"]; ok && e != nil {
+		if *e != math.Trunc(*e) || math.Abs(*e) > math.MaxInt32 {
+			return fmt.Errorf("epoch %v is not an integer", *e)
+		}
+		m.Epoch = int(*e)
+	}
+	for i, f := range m.floats() {
+		if v, ok := raw[metricsColumns[i+1]]; ok {
+			if v == nil {
+				*f = math.NaN()
+			} else {
+				*f = *v
+			}
+		}
+	}
+	return nil
+}
+
+// WriteMetricsJSON writes the whole history to path as an indented JSON
+// array, atomically: the file at path is either the old one or the
+// complete new one.
+func WriteMetricsJSON(path string, history []EpochMetrics) error {
+	return writeFileAtomic(path, func(w io.Writer) error {
+		if history == nil {
+			history = []EpochMetrics{} // "[]", not "null"
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(history)
+	})
+}
+
+// ReadMetricsJSON reads a history written by WriteMetricsJSON.
+func ReadMetricsJSON(path string) ([]EpochMetrics, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	var h []EpochMetrics
+	if err := json.Unmarshal(data, &h); err != nil {
+		return nil, fmt.Errorf("read metrics %s: %w", path, err)
+	}
+	return h, nil
+}
+
+// WriteMetricsCSV writes the whole history to path as CSV with a header
+// row (epoch,train_loss,train_acc,test_loss,test_acc,lr,epoch_seconds,
+// train_seconds,test_seconds,images_per_sec), atomically. Floats are
+// written in the shortest form that reads back exactly; NaN and infinities
+// as NaN, +Inf and -Inf.
+func WriteMetricsCSV(path string, history []EpochMetrics) error {
+	return writeFileAtomic(path, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		if err := cw.Write(metricsColumns); err != nil {
+			return err
+		}
+		row := make([]string, len(metricsColumns))
+		for _, m := range history {
+			row[0] = strconv.Itoa(m.Epoch)
+			for i, f := range m.floats() {
+				row[i+1] = strconv.FormatFloat(*f, 'g', -1, 64)
+			}
+			if err := cw.Write(row); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		return cw.Error()
+	})
+}
+
+// ReadMetricsCSV reads a history written by WriteMetricsCSV. The header
+// must match exactly.
+func ReadMetricsCSV(path string) ([]EpochMetrics, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	defer f.Close()
+	cr := csv.NewReader(f)
+	cr.FieldsPerRecord = len(metricsColumns)
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("read metrics %s: header: %w", path, err)
+	}
+	for i, name := range metricsColumns {
+		if header[i] != name {
+			return nil, fmt.Errorf("read metrics %s: column %d is %q, want %q", path, i+1, header[i], name)
+		}
+	}
+	var h []EpochMetrics
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return h, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read metrics %s: %w", path, err)
+		}
+		line, _ := cr.FieldPos(0)
+		var m EpochMetrics
+		if m.Epoch, err = strconv.Atoi(rec[0]); err != nil {
+			return nil, fmt.Errorf("read metrics %s:%d: epoch: %w", path, line, err)
+		}
+		for i, f := range m.floats() {
+			if *f, err = strconv.ParseFloat(rec[i+1], 64); err != nil {
+				return nil, fmt.Errorf("read metrics %s:%d: %s: %w", path, line, metricsColumns[i+1], err)
+			}
+		}
+		h = append(h, m)
+	}
+}

@@ -1,0 +1,293 @@
+package trainer
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"io"
+	"math"
+	"strconv"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// Sizes of the PNG files written by the Plot functions, in pixels.
+const (
+	PlotWidth  = 800 // width of the loss, accuracy and learning-rate charts
+	PlotHeight = 500 // height of the loss, accuracy and learning-rate charts
+
+	ConfusionPlotSize = 720 // width and height of the confusion matrix
+)
+
+// plotDPI is the resolution the charts are drawn at; text sizes are in
+// points, so it sets how large text is relative to the image.
+const plotDPI = 96
+
+var (
+	trainColor = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff} // matplotlib's C0
+	testColor  = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff} // matplotlib's C1
+)
+
+// PlotLoss writes a PNG chart of the training and test loss per epoch to
+// path, atomically. Non-finite values (a diverged run) are left out.
+func PlotLoss(path string, history []EpochMetrics) error {
+	err := plotEpochs(path, "Loss", "Loss", true, history,
+		func(m EpochMetrics) (float64, float64) { return m.TrainLoss, m.TestLoss })
+	if err != nil {
+		return fmt.Errorf("plot loss %s: %w", path, err)
+	}
+	return nil
+}
+
+// PlotAccuracy writes a PNG chart of the training and test accuracy (in
+// percent) per epoch to path, atomically. Non-finite values are left out.
+func PlotAccuracy(path string, history []EpochMetrics) error {
+	err := plotEpochs(path, "Accuracy", "Accuracy (%)", false, history,
+		func(m EpochMetrics) (float64, float64) { return m.TrainAcc, m.TestAcc })
+	if err != nil {
+		return fmt.Errorf("plot accuracy %s: %w", path, err)
+	}
+	return nil
+}
+
+// plotEpochs draws a train and a test series against the epoch number,
+// with the legend at the top right (legendTop) or bottom right.
+func plotEpochs(path, title, ylabel string, legendTop bool, history []EpochMetrics, values func(EpochMetrics) (train, test float64)) error {
+	var train, test plotter.XYs
+	for _, m := range history {
+		tr, te := values(m)
+		if isFinite(tr) {
+			train = append(train, plotter.XY{X: float64(m.Epoch), Y: tr})
+		}
+		if isFinite(te) {
+			test = append(test, plotter.XY{X: float64(m.Epoch), Y: te})
+		}
+	}
+	if len(train) == 0 && len(test) == 0 {
+		return errors.New("no finite values to plot")
+	}
+	p := newLinePlot(title, "Epoch", ylabel)
+	p.Legend.Top = legendTop
+	for _, s := range []struct {
+		name string
+		xys  plotter.XYs
+		col  color.Color
+	}{{"train", train, trainColor}, {"test", test, testColor}} {
+		if len(s.xys) == 0 {
+			continue
+		}
+		line, points, err := plotter.NewLinePoints(s.xys)
+		if err != nil {
+			return err
+		}
+		line.Color = s.col
+		line.Width = vg.Points(1.5)
+		points.Color = s.col
+		points.Shape = draw.CircleGlyph{}
+		points.Radius = vg.Points(2.5)
+		p.Add(line, points)
+		p.Legend.Add(s.name, line, points)
+	}
+	return savePNG(path, p, PlotWidth, PlotHeight)
+}
+
+// PlotLR writes a PNG chart of a learning-rate schedule to path,
+// atomically: lrs[i] is drawn at x = i, so pass one value per optimizer
+// step (x is the step) or one per epoch (x is the epoch index from 0).
+func PlotLR(path string, lrs []float64) error {
+	var xys plotter.XYs
+	for i, v := range lrs {
+		if isFinite(v) {
+			xys = append(xys, plotter.XY{X: float64(i), Y: v})
+		}
+	}
+	if len(xys) == 0 {
+		return fmt.Errorf("plot learning rate %s: no finite values to plot", path)
+	}
+	p := newLinePlot("Learning rate", "Step", "Learning rate")
+	line, err := plotter.NewLine(xys)
+	if err != nil {
+		return fmt.Errorf("plot learning rate %s: %w", path, err)
+	}
+	line.Color = trainColor
+	line.Width = vg.Points(1.5)
+	p.Add(line)
+	if err := savePNG(path, p, PlotWidth, PlotHeight); err != nil {
+		return fmt.Errorf("plot learning rate %s: %w", path, err)
+	}
+	return nil
+}
+
+// newLinePlot returns a plot with a title, axis labels, a grid and
+// whole-number ticks along X.
+func newLinePlot(title, xlabel, ylabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Title.TextStyle.Font.Size = vg.Points(14)
+	p.X.Label.Text = xlabel
+	p.Y.Label.Text = ylabel
+	p.X.Tick.Marker = integerTicks{}
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+// ConfusionMatrix counts predictions per true class: the result m has
+// m[t][p] = the number of samples of true class t predicted as class p,
+// as in scikit-learn's confusion_matrix. Every label must be in
+// [0, numClasses).
+func ConfusionMatrix(numClasses int, targets, preds []int) ([][]int, error) {
+	if numClasses <= 0 {
+		return nil, fmt.Errorf("confusion matrix: %d classes", numClasses)
+	}
+	if len(targets) != len(preds) {
+		return nil, fmt.Errorf("confusion matrix: %d targets but %d predictions", len(targets), len(preds))
+	}
+	m := make([][]int, numClasses)
+	for i := range m {
+		m[i] = make([]int, numClasses)
+	}
+	for i, t := range targets {
+		p := preds[i]
+		if t < 0 || t >= numClasses || p < 0 || p >= numClasses {
+			return nil, fmt.Errorf("confusion matrix: sample %d has target %d, prediction %d; want both in [0, %d)", i, t, p, numClasses)
+		}
+		m[t][p]++
+	}
+	return m, nil
+}
+
+// PlotConfusionMatrix writes a PNG heat map of a confusion matrix to path,
+// atomically, with true classes down the side (the first at the top),
+// predicted classes along the bottom and each count printed in its cell.
+// counts must be square with one class name per row and no negative
+// counts, as ConfusionMatrix returns.
+func PlotConfusionMatrix(path string, counts [][]int, classNames []string) error {
+	n := len(counts)
+	if n == 0 {
+		return fmt.Errorf("plot confusion matrix %s: empty matrix", path)
+	}
+	if len(classNames) != n {
+		return fmt.Errorf("plot confusion matrix %s: %d class names for a %dx%d matrix", path, len(classNames), n, n)
+	}
+	maxCount := 0
+	for i, row := range counts {
+		if len(row) != n {
+			return fmt.Errorf("plot confusion matrix %s: row %d has %d columns, want %d (the matrix must be square)", path, i, len(row), n)
+		}
+		for j, c := range row {
+			if c < 0 {
+				return fmt.Errorf("plot confusion matrix %s: negative count %d at [%d][%d]", path, c, i, j)
+			}
+			maxCount = max(maxCount, c)
+		}
+	}
+
+	p := plot.New()
+	p.Title.Text = "Confusion matrix"
+	p.Title.TextStyle.Font.Size = vg.Points(14)
+	p.X.Label.Text = "Predicted"
+	p.Y.Label.Text = "True"
+
+	heat := plotter.NewHeatMap(confusionGrid(counts), bluesPalette(256))
+	heat.Min, heat.Max = 0, float64(max(maxCount, 1))
+	p.Add(heat)
+
+	var xys plotter.XYs
+	var texts []string
+	for i, row := range counts {
+		for j, c := range row {
+			xys = append(xys, plotter.XY{X: float64(j), Y: float64(i)})
+			texts = append(texts, strconv.Itoa(c))
+		}
+	}
+	labels, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: texts})
+	if err != nil {
+		return fmt.Errorf("plot confusion matrix %s: %w", path, err)
+	}
+	for k := range labels.TextStyle {
+		st := &labels.TextStyle[k]
+		st.XAlign, st.YAlign = draw.XCenter, draw.YCenter
+		st.Font.Size = vg.Points(max(6, min(11, 110/float64(n))))
+		st.Color = color.Black
+		if c := counts[k/n][k%n]; float64(c) > 0.55*float64(maxCount) {
+			st.Color = color.White // dark cell
+		}
+	}
+	p.Add(labels)
+
+	p.NominalX(classNames...)
+	p.NominalY(classNames...)
+	p.Y.Scale = plot.InvertedScale{Normalizer: plot.LinearScale{}}
+	p.X.Min, p.X.Max = -0.5, float64(n)-0.5
+	p.Y.Min, p.Y.Max = -0.5, float64(n)-0.5
+	p.X.Padding, p.Y.Padding = 0, 0
+
+	if err := savePNG(path, p, ConfusionPlotSize, ConfusionPlotSize); err != nil {
+		return fmt.Errorf("plot confusion matrix %s: %w", path, err)
+	}
+	return nil
+}
+
+// confusionGrid adapts a square count matrix to plotter.GridXYZ: column c
+// is the predicted class, row r the true class.
+type confusionGrid [][]int
+
+func (g confusionGrid) Dims() (c, r int)   { return len(g), len(g) }
+func (g confusionGrid) Z(c, r int) float64 { return float64(g[r][c]) }
+func (g confusionGrid) X(c int) float64    { return float64(c) }
+func (g confusionGrid) Y(r int) float64    { return float64(r) }
+
+// bluesPalette runs from white to dark blue, like matplotlib's "Blues".
+type bluesPalette int
+
+// Colors implements palette.Palette.
+func (n bluesPalette) Colors() []color.Color {
+	lo := [3]float64{0xf7, 0xfb, 0xff}
+	hi := [3]float64{0x08, 0x30, 0x6b}
+	cs := make([]color.Color, n)
+	for i := range cs {
+		t := float64(i) / float64(max(int(n)-1, 1))
+		var c [3]uint8
+		for k := range c {
+			c[k] = uint8(math.Round(lo[k] + (hi[k]-lo[k])*t))
+		}
+		cs[i] = color.RGBA{R: c[0], G: c[1], B: c[2], A: 0xff}
+	}
+	return cs
+}
+
+// integerTicks labels whole numbers at a step of 1, 2 or 5 times a power
+// of ten, at most about ten of them, for epoch and step axes.
+type integerTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
+	step := 1.0
+	for k := 0; (hi-lo)/step > 10; k++ {
+		step = []float64{2, 5, 10}[k%3] * math.Pow(10, float64(k/3))
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatInt(int64(v), 10)}) // no "-0"
+	}
+	return ticks
+}
+
+// savePNG draws p on a width x height pixel canvas and writes it to path
+// as a PNG, atomically.
+func savePNG(path string, p *plot.Plot, width, height int) error {
+	img := image.NewRGBA(image.Rect(0, 0, width, height))
+	c := vgimg.NewWith(vgimg.UseImage(img), vgimg.UseDPI(plotDPI))
+	p.Draw(draw.New(c))
+	return writeFileAtomic(path, func(w io.Writer) error {
+		_, err := vgimg.PngCanvas{Canvas: c}.WriteTo(w)
+		return err
+	})
+}
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

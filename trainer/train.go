@@ -1,0 +1,269 @@
+// Package trainer trains the CIFAR-10 networks of package model the way the
+// seed project does (SGD with OneCycleLR, cross-entropy, a test pass after
+// every epoch) and writes what a run leaves behind: checkpoints, the best and
+// final weights (state_dict and TorchScript), metrics and plots.
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"gotrain/dataset"
+	"gotrain/model"
+	"gotrain/torch"
+	"gotrain/torch/nn"
+	"gotrain/torch/optim"
+	"gotrain/transforms"
+)
+
+// Files a run writes into its output folder.
+const (
+	CheckpointFile   = "checkpoint.pt"
+	BestFile         = "best_state_dict.pt"
+	StateDictFile    = "model_state_dict.pt"
+	TorchScriptFile  = "model_torchscript.pt"
+	MetricsCSVFile   = "metrics.csv"
+	MetricsJSONFile  = "metrics.json"
+	LossPlotFile     = "loss.png"
+	AccuracyPlotFile = "accuracy.png"
+	LRPlotFile       = "lr.png"
+	ConfusionFile    = "confusion_matrix.png"
+)
+
+// ErrInterrupted reports a run stopped by its context (Ctrl-C) after it
+// wrote a checkpoint to resume from.
+var ErrInterrupted = errors.New("training interrupted; resume with -resume")
+
+// Options are the parts of a run that are not its recipe.
+type Options struct {
+	Log *logrus.Logger
+	// Progress receives the per-epoch progress bar and the seed's report
+	// lines; IsTerminal says whether to redraw the bar in place.
+	Progress   io.Writer
+	IsTerminal bool
+	// Resume is a checkpoint file (or a run folder holding one) to continue.
+	Resume string
+	// InitFrom is a state_dict or TorchScript file to start the weights from.
+	InitFrom string
+}
+
+// Result summarizes a finished run.
+type Result struct {
+	History []EpochMetrics
+	BestAcc float64
+	OutDir  string
+}
+
+// Run trains cfg.Model per cfg, or continues the run in o.Resume.
+func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
+	log := o.Log
+	var ck *checkpoint
+	if o.Resume != "" {
+		path := o.Resume
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			path = filepath.Join(path, CheckpointFile)
+		}
+		var err error
+		if ck, err = readCheckpoint(path); err != nil {
+			return nil, err
+		}
+		defer ck.free()
+		cfg = ck.Config
+		log.Infof("resuming %s at epoch %d, batch %d", path, ck.Epoch+1, ck.Batch)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	// libtorch state is per OS thread in places (grad mode, OpenMP): keep
+	// the whole run on one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	torch.SetNumThreads(cfg.Threads)
+	dev, err := resolveDevice(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("output folder: %w", err)
+	}
+	train, test, err := loadData(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := torch.ManualSeed(cfg.Seed); err != nil {
+		return nil, err
+	}
+	net, err := model.New(cfg.Model, model.Options{Dropout: cfg.Dropout})
+	if err != nil {
+		return nil, err
+	}
+	defer nn.Free(net)
+	if o.InitFrom != "" && ck == nil {
+		if err := InitFrom(net, o.InitFrom, log); err != nil {
+			return nil, err
+		}
+	}
+	opt, err := optim.NewSGD(nn.NamedParameters(net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay})
+	if err != nil {
+		return nil, err
+	}
+	defer opt.Free()
+
+	trainLoader, err := dataset.NewLoader(train, trainPipeline(cfg), dataset.LoaderConfig{
+		BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer trainLoader.Close()
+	testLoader, err := dataset.NewLoader(test, transforms.SeedTest(), dataset.LoaderConfig{
+		BatchSize: evalBatch(cfg.BatchSize), Workers: cfg.Workers,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer testLoader.Close()
+
+	steps := trainLoader.NumBatches()
+	sched, err := NewOneCycleLR(OneCycleConfig{
+		MaxLR: cfg.LR, Epochs: cfg.Epochs, StepsPerEpoch: steps, PctStart: cfg.PctStart,
+		AnnealStrategy: "cos", CycleMomentum: cfg.CycleMomentum, BaseMomentum: 0.85, MaxMomentum: 0.95,
+		DivFactor: 25, FinalDivFactor: 1e4,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := progress{Config: cfg}
+	if ck != nil {
+		if err := restore(ck, net, opt, sched, dev, &p); err != nil {
+			return nil, err
+		}
+	} else {
+		p.Scheduler, _ = sched.MarshalJSON()
+	}
+	if err := nn.To(net, dev); err != nil {
+		return nil, err
+	}
+	if ck == nil {
+		printHeader(o.Progress, cfg, net, dev)
+	}
+
+	r := &run{cfg: cfg, o: o, log: log, net: net, opt: opt, sched: sched, dev: dev,
+		train: trainLoader, test: testLoader, p: p}
+	return r.loop(ctx)
+}
+
+// resolveDevice maps "auto" to CUDA when available and checks the rest.
+func resolveDevice(s string) (torch.Device, error) {
+	if s == "auto" || s == "" {
+		if torch.CUDAIsAvailable() {
+			return torch.CUDA(0), nil
+		}
+		return torch.CPU, nil
+	}
+	return torch.ParseDevice(s)
+}
+
+// evalBatch is the batch size of test passes: larger than training's, as no
+// activations are kept for a backward pass.
+func evalBatch(train int) int { return max(train, 500) }
+
+func trainPipeline(cfg Config) *transforms.Pipeline {
+	if cfg.Augment {
+		return transforms.SeedTrain()
+	}
+	return transforms.SeedTest()
+}
+
+// loadData reads the data set (downloading it into ./data when no data
+// location is given and none is there) and applies the image limits.
+func loadData(ctx context.Context, cfg Config, log *logrus.Logger) (train, test *dataset.Set, err error) {
+	src, cacheDir := cfg.Data, cfg.Data
+	opts := []dataset.Option{dataset.WithLogger(dataset.LoggerFunc(log.Infof)), dataset.WithWorkers(cfg.Workers)}
+	if src == "" {
+		src, cacheDir = "data", "data"
+		if err := dataset.Ensure(ctx, src, append(opts, dataset.WithProgress(os.Stderr))...); err != nil {
+			return nil, nil, err
+		}
+	} else if st, err := os.Stat(src); err != nil {
+		return nil, nil, fmt.Errorf("data: %w", err)
+	} else if !st.IsDir() {
+		// An archive's folder may be read-only (a shared copy): cache in ./data.
+		cacheDir = "data"
+	}
+	if train, test, err = dataset.Load(src, cacheDir, opts...); err != nil {
+		return nil, nil, err
+	}
+	return limit(train, cfg.TrainLimit), limit(test, cfg.TestLimit), nil
+}
+
+// limit keeps n images of s spread evenly over it (all when n is 0), so
+// that a class-ordered set keeps every class.
+func limit(s *dataset.Set, n int) *dataset.Set {
+	if n <= 0 || n >= s.Len() {
+		return s
+	}
+	out := &dataset.Set{Images: make([]byte, 0, n*dataset.ImageSize), Labels: make([]uint8, 0, n)}
+	for i := range n {
+		j := i * s.Len() / n
+		out.Images = append(out.Images, s.Image(j)...)
+		out.Labels = append(out.Labels, s.Labels[j])
+	}
+	return out
+}
+
+// printHeader prints the seed's run header.
+func printHeader(w io.Writer, cfg Config, net nn.Module, dev torch.Device) {
+	n := nn.NumParameters(net)
+	fmt.Fprintf(w, "Model Information:\nModel: %s\nTotal Parameters: %s\nTrainable Parameters: %s\nNon-trainable Parameters: 0\n\n",
+		cfg.Model, commas(n), commas(n))
+	fmt.Fprintf(w, "Training Configuration:\nBatch Size: %d\nNumber of Epochs: %d\nLearning Rate: %v\nDevice: %v\nlibtorch: %s, %d threads\n%s\n",
+		cfg.BatchSize, cfg.Epochs, cfg.LR, dev, torch.Version(), torch.NumThreads(), "==================================================")
+}
+
+// commas formats n with thousands separators.
+func commas(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// restore loads a checkpoint into the model, optimizer, scheduler and RNG.
+func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *OneCycleLR, dev torch.Device, p *progress) error {
+	res, err := nn.LoadStateDict(net, ck.model)
+	if err != nil {
+		return fmt.Errorf("checkpoint does not fit model %s: %w", ck.Config.Model, err)
+	}
+	if res.ByOrder {
+		return fmt.Errorf("checkpoint does not fit model %s: parameter names differ", ck.Config.Model)
+	}
+	if err := sched.UnmarshalJSON(ck.Scheduler); err != nil {
+		return fmt.Errorf("checkpoint scheduler state: %w", err)
+	}
+	if err := nn.To(net, dev); err != nil {
+		return err
+	}
+	if err := opt.LoadState(ck.optimizer); err != nil {
+		return err
+	}
+	if len(ck.rng) > 0 {
+		if err := torch.SetRNGState(ck.rng); err != nil {
+			return err
+		}
+	}
+	*p = ck.progress
+	return nil
+}
+
+// elapsed returns seconds since t.
+func elapsed(t time.Time) float64 { return time.Since(t).Seconds() }

@@ -1,0 +1,68 @@
+package transforms
+
+import "math/rand/v2"
+
+// Pipeline is an augmentation followed by normalization into a float32 CHW
+// destination: the per-image work of a data loader.
+type Pipeline struct {
+	// Augment, run with its probability; nil means none.
+	Augment Transform
+	// Normalize writes the result; it must not be nil.
+	Normalize *Normalize
+}
+
+// Run augments img in place, drawing from r, and writes it normalized, in
+// CHW layout, into dst (len 3*H*W).
+func (p *Pipeline) Run(img *Image, r *rand.Rand, dst []float32) {
+	if p.Augment != nil {
+		Apply(p.Augment, img, r)
+	}
+	p.Normalize.ToCHW(img, dst)
+}
+
+// MeanFill returns the per-channel mean (fractions of 255) as the uint8 fill
+// numpy stores when albumentations fills a uint8 image with mean*255:
+// truncated toward zero.
+func MeanFill(mean [Channels]float64) [Channels]uint8 {
+	var f [Channels]uint8
+	for c, m := range mean {
+		f[c] = clipTrunc(m * 255)
+	}
+	return f
+}
+
+// SeedTrain returns the seed project's training pipeline:
+//
+//	Compose([
+//	    HorizontalFlip(p=0.5),
+//	    ShiftScaleRotate(shift_limit=0.15, scale_limit=0.15, rotate_limit=15, p=0.5),
+//	    CoarseDropout(max_holes=2, max_height=8, max_width=8, fill_value=mean*255, p=0.5),
+//	    OneOf([RandomBrightnessContrast(p=0.5), HueSaturationValue(p=0.5)], p=0.5),
+//	    Normalize(mean=CIFAR10Mean, std=CIFAR10Std),
+//	])
+//
+// with albumentations' defaults for everything not listed (bilinear
+// interpolation, BORDER_REFLECT_101, min_holes = max_holes, brightness and
+// contrast limits 0.2, hue/saturation/value limits 20/30/20).
+func SeedTrain() *Pipeline {
+	return &Pipeline{
+		Augment: &Compose{P: 1, Transforms: []Transform{
+			&HorizontalFlip{P: 0.5},
+			&ShiftScaleRotate{ShiftLimit: 0.15, ScaleLimit: 0.15, RotateLimit: 15, P: 0.5},
+			&CoarseDropout{
+				MinHoles: 2, MaxHoles: 2, MinHeight: 8, MaxHeight: 8, MinWidth: 8, MaxWidth: 8,
+				Fill: MeanFill(CIFAR10Mean), P: 0.5,
+			},
+			&OneOf{P: 0.5, Transforms: []Transform{
+				&RandomBrightnessContrast{BrightnessLimit: 0.2, ContrastLimit: 0.2, BrightnessByMax: true, P: 0.5},
+				&HueSaturationValue{HueShiftLimit: 20, SatShiftLimit: 30, ValShiftLimit: 20, P: 0.5},
+			}},
+		}},
+		Normalize: NewNormalize(CIFAR10Mean, CIFAR10Std, 255),
+	}
+}
+
+// SeedTest returns the seed project's evaluation pipeline: Normalize only.
+func SeedTest() *Pipeline {
+	return &Pipeline{Normalize: NewNormalize(CIFAR10Mean, CIFAR10Std, 255)}
+}
