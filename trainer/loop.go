@@ -27,6 +27,9 @@ type run struct {
 	train *dataset.Loader
 	test  *dataset.Loader
 	p     progress
+	// dataWait is the fraction of the last epoch's training time spent
+	// waiting for batches.
+	dataWait float64
 }
 
 func (r *run) loop(ctx context.Context) (*Result, error) {
@@ -57,6 +60,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			"epoch": m.Epoch, "train_loss": round4(m.TrainLoss), "train_acc": round4(m.TrainAcc),
 			"test_loss": round4(m.TestLoss), "test_acc": round4(m.TestAcc), "lr": m.LR,
 			"seconds": round4(elapsed(epochStart)), "images_per_sec": round4(m.ImagesPerSec),
+			"data_wait_pct": round4(100 * r.dataWait),
 		}).Info("epoch done")
 		if m.TestAcc > r.p.BestAcc {
 			r.p.BestAcc = m.TestAcc
@@ -95,9 +99,13 @@ func (r *run) trainEpoch(ctx context.Context) error {
 	defer stats.free()
 	lastRead := time.Time{}
 	start := time.Now()
+	// wait is the time the step spent waiting for the loader.
+	var wait time.Duration
+	ready := time.Now()
 	loaderCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for b, err := range r.train.Epoch(loaderCtx, r.p.Epoch) {
+		wait += time.Since(ready)
 		if err != nil {
 			return err
 		}
@@ -124,12 +132,16 @@ func (r *run) trainEpoch(ctx context.Context) error {
 			}
 			bar.SetDescription(TrainDescription(loss/float64(seen), r.p.Batch-1, 100*float64(correct)/float64(seen)))
 		}
+		ready = time.Now()
 	}
 	loss, correct, seen, err := stats.read(r.p.Partial)
 	if err != nil {
 		return err
 	}
 	r.p.Partial = partialEpoch{LossSum: loss, Correct: correct, Seen: seen, TrainSecond: r.p.Partial.TrainSecond + elapsed(start)}
+	r.log.WithFields(logrus.Fields{"epoch": r.p.Epoch + 1, "data_wait_seconds": round4(wait.Seconds()),
+		"data_wait_pct": round4(100 * wait.Seconds() / elapsed(start))}).Debug("loader wait")
+	r.dataWait = wait.Seconds() / elapsed(start)
 	return bar.Close()
 }
 

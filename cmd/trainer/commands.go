@@ -1,12 +1,21 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
+	"gotrain/dataset"
 	"gotrain/model"
+	"gotrain/torch"
+	"gotrain/torch/nn"
+	"gotrain/trainer"
 )
 
 func modelList() string {
@@ -17,18 +26,221 @@ func modelList() string {
 	return strings.Join(parts, "; ") + "; default " + model.Default
 }
 
+func weightsFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "weights", Aliases: []string{"w"}, Required: true, Usage: "checkpoint, state_dict or TorchScript file"},
+		&cli.StringFlag{Name: "model", Usage: "network of the weights (default: the checkpoint's, else " + model.Default + ")"},
+		&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
+		&cli.IntFlag{Name: "threads", Value: trainer.DefaultConfig().Threads, Usage: "libtorch intra-op threads"},
+	}
+}
+
+// openNet loads the weights named by the flags onto the requested device.
+func openNet(c *cli.Context, log *logrus.Logger) (*model.Net, torch.Device, error) {
+	torch.SetNumThreads(c.Int("threads"))
+	dev, err := deviceFlag(c.String("device"))
+	if err != nil {
+		return nil, dev, usageError{err}
+	}
+	net, err := trainer.LoadNet(c.String("weights"), c.String("model"), log)
+	if err != nil {
+		return nil, dev, err
+	}
+	if err := nn.To(net, dev); err != nil {
+		nn.Free(net)
+		return nil, dev, err
+	}
+	return net, dev, nil
+}
+
+func deviceFlag(s string) (torch.Device, error) {
+	if s == "auto" {
+		if torch.CUDAIsAvailable() {
+			return torch.CUDA(0), nil
+		}
+		return torch.CPU, nil
+	}
+	return torch.ParseDevice(s)
+}
+
 func evaluateCommand(log *logrus.Logger) *cli.Command {
-	return &cli.Command{Name: "evaluate", Usage: "not yet"}
+	return &cli.Command{
+		Name:      "evaluate",
+		Usage:     "test a weights file: accuracy, per-class accuracy, confusion matrix",
+		UsageText: "trainer evaluate -weights FILE [-data PATH] [-confusion-png FILE] [-json]",
+		Flags: append(weightsFlags(),
+			&cli.StringFlag{Name: "data", Usage: "CIFAR-10 folder or archive (default ./data, downloaded if missing)"},
+			&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes"},
+			&cli.IntFlag{Name: "batch-size", Value: 500, Usage: "images per batch"},
+			&cli.IntFlag{Name: "workers", Value: trainer.DefaultConfig().Workers, Usage: "data loader goroutines"},
+			&cli.StringFlag{Name: "confusion-png", Usage: "also plot the confusion matrix to this PNG file"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.Int("batch-size") < 1 || c.Int("test-limit") < 0 || c.Int("workers") < 1 {
+				return usagef("batch size and workers must be positive and the test limit not negative")
+			}
+			net, dev, err := openNet(c, log)
+			if err != nil {
+				return err
+			}
+			defer nn.Free(net)
+			set, err := trainer.LoadTestSet(c.Context, c.String("data"), c.Int("test-limit"), c.Int("workers"), log)
+			if err != nil {
+				return err
+			}
+			ev, err := trainer.Evaluate(c.Context, net, set, dev, c.Int("batch-size"), c.Int("workers"))
+			if err != nil {
+				return err
+			}
+			if p := c.String("confusion-png"); p != "" {
+				if err := trainer.PlotConfusionMatrix(p, ev.Confusion, dataset.Classes); err != nil {
+					return err
+				}
+			}
+			if c.Bool("json") {
+				return json.NewEncoder(os.Stdout).Encode(map[string]any{
+					"model": net.Name, "weights": c.String("weights"), "loss": ev.Loss, "correct": ev.Correct,
+					"total": ev.Total, "accuracy": ev.Accuracy(), "class_accuracy": classMap(ev.ClassAccuracy()),
+					"confusion": ev.Confusion, "classes": dataset.Classes,
+				})
+			}
+			fmt.Println(trainer.EvalSummary(ev.Loss, ev.Correct, ev.Total))
+			printClassTable(ev)
+			return nil
+		},
+	}
+}
+
+func classMap(acc []float64) map[string]float64 {
+	m := make(map[string]float64, len(acc))
+	for i, a := range acc {
+		m[dataset.Classes[i]] = a
+	}
+	return m
+}
+
+func printClassTable(ev *trainer.Evaluation) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 1, ' ', tabwriter.AlignRight)
+	fmt.Fprint(w, "true \\ predicted\t")
+	for _, name := range dataset.Classes {
+		fmt.Fprintf(w, "%s\t", abbrev(name))
+	}
+	fmt.Fprint(w, "accuracy\t\n")
+	acc := ev.ClassAccuracy()
+	for i, row := range ev.Confusion {
+		fmt.Fprintf(w, "%s\t", dataset.Classes[i])
+		for _, v := range row {
+			fmt.Fprintf(w, "%d\t", v)
+		}
+		fmt.Fprintf(w, "%.2f%%\t\n", acc[i])
+	}
+	w.Flush()
+}
+
+func abbrev(s string) string {
+	if len(s) > 5 {
+		return s[:5]
+	}
+	return s
 }
 
 func predictCommand(log *logrus.Logger) *cli.Command {
-	return &cli.Command{Name: "predict", Usage: "not yet"}
+	return &cli.Command{
+		Name:      "predict",
+		Usage:     "classify image files (PNG or JPEG; resized to 32x32 if needed)",
+		UsageText: "trainer predict -weights FILE [-top-k 3] IMAGE...",
+		Flags: append(weightsFlags(),
+			&cli.IntFlag{Name: "top-k", Value: 3, Usage: "number of classes to show per image"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("predict: no image files given")
+			}
+			if k := c.Int("top-k"); k < 1 || k > len(dataset.Classes) {
+				return usagef("predict: -top-k must be in [1, %d], got %d", len(dataset.Classes), k)
+			}
+			net, _, err := openNet(c, log)
+			if err != nil {
+				return err
+			}
+			defer nn.Free(net)
+			preds, err := trainer.Predict(net, c.Args().Slice(), c.Int("top-k"))
+			if err != nil {
+				return err
+			}
+			for i, p := range c.Args().Slice() {
+				var parts []string
+				for _, pr := range preds[i] {
+					parts = append(parts, fmt.Sprintf("%s %.2f%%", pr.Name, 100*pr.Probability))
+				}
+				fmt.Printf("%s: %s\n", p, strings.Join(parts, ", "))
+			}
+			return nil
+		},
+	}
 }
 
 func summaryCommand() *cli.Command {
-	return &cli.Command{Name: "summary", Usage: "not yet"}
+	return &cli.Command{
+		Name:      "summary",
+		Usage:     "print a network's torchinfo-style summary, receptive field and the seed's rules",
+		UsageText: "trainer summary [-model NAME] [-dropout P]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Value: model.Default, Usage: "network: " + modelList()},
+			&cli.Float64Flag{Name: "dropout", Value: trainer.DefaultConfig().Dropout, Usage: "dropout probability"},
+		},
+		Action: func(c *cli.Context) error {
+			net, err := model.New(c.String("model"), model.Options{Dropout: c.Float64("dropout")})
+			if err != nil {
+				return usageError{err}
+			}
+			defer nn.Free(net)
+			s, err := model.Summarize(net)
+			if err != nil {
+				return err
+			}
+			fmt.Print(s.String())
+			return nil
+		},
+	}
 }
 
 func exportCommand(log *logrus.Logger) *cli.Command {
-	return &cli.Command{Name: "export", Usage: "not yet"}
+	return &cli.Command{
+		Name:      "export",
+		Usage:     "write weights as a PyTorch state_dict (torch.load) or TorchScript (torch.jit.load) file",
+		UsageText: "trainer export -weights FILE -format state_dict|torchscript -o OUT",
+		Flags: append(weightsFlags()[:2],
+			&cli.StringFlag{Name: "format", Value: "state_dict", Usage: "state_dict or torchscript"},
+			&cli.StringFlag{Name: "o", Aliases: []string{"output"}, Required: true, Usage: "output file"},
+		),
+		Action: func(c *cli.Context) error {
+			format := c.String("format")
+			if format != "state_dict" && format != "torchscript" {
+				return usagef("export: bad -format %q: want state_dict or torchscript", format)
+			}
+			net, err := trainer.LoadNet(c.String("weights"), c.String("model"), log)
+			if err != nil {
+				return err
+			}
+			defer nn.Free(net)
+			out := c.String("o")
+			if dir := filepath.Dir(out); dir != "" {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return err
+				}
+			}
+			if format == "torchscript" {
+				err = trainer.ExportTorchScript(net, out)
+			} else {
+				err = torch.Save(out, nn.StateDict(net))
+			}
+			if err != nil {
+				return err
+			}
+			log.Infof("wrote %s (%s, model %s)", out, format, net.Name)
+			return nil
+		},
+	}
 }

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"gotrain/torch"
+	"gotrain/trainer"
+)
+
+// The end-to-end tests run the real binary on a small slice of the shared
+// CIFAR-10 archive.
+
+var (
+	binary  string // the trainer built for the tests
+	workDir string // working folder of every run: its data/ cache is shared
+	archive string // the shared data set
+)
+
+const python = "/usr/bin/python3"
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "trainer-e2e-")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(dir)
+		workDir = dir
+		binary = filepath.Join(dir, "trainer")
+		if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+			os.Stderr.Write(out)
+			panic(err)
+		}
+		archive, _ = filepath.Abs("../../../shared/datasets/cifar10-jpeg.tar.gz")
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func needArchive(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(archive); err != nil {
+		t.Skipf("skipping: shared data set not found: %v", err)
+	}
+}
+
+// result is a finished run of the binary.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runTrainer(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = workDir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+// smallRun is a quick training configuration on the shared archive.
+func smallRun(out string, extra ...string) []string {
+	args := []string{"-model", "seed", "-epochs", "2", "-batch-size", "64", "-train-limit", "640",
+		"-test-limit", "200", "-seed", "5", "-threads", "1", "-workers", "2", "-data", archive, "-out", out}
+	return append(args, extra...)
+}
+
+func TestTrainWritesEverything(t *testing.T) {
+	needArchive(t)
+	out := t.TempDir()
+	r := runTrainer(t, smallRun(out)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"Total Parameters: 82,474", "Epoch: 1", "Epoch: 2", "Test set: Average loss: "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if n := strings.Count(r.stdout, "Test set: Average loss:"); n != 2 {
+		t.Errorf("%d test reports, want 2", n)
+	}
+	for _, f := range []string{trainer.CheckpointFile, trainer.BestFile, trainer.StateDictFile, trainer.TorchScriptFile,
+		trainer.MetricsCSVFile, trainer.MetricsJSONFile, trainer.LossPlotFile, trainer.AccuracyPlotFile,
+		trainer.LRPlotFile, trainer.ConfusionFile} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("output %s missing or empty: %v", f, err)
+		}
+	}
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+	hist, err := trainer.ReadMetricsJSON(filepath.Join(out, trainer.MetricsJSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[1].Epoch != 2 {
+		t.Fatalf("metrics: %+v", hist)
+	}
+	if hist[1].TrainLoss >= hist[0].TrainLoss {
+		t.Errorf("training loss did not fall: %v -> %v", hist[0].TrainLoss, hist[1].TrainLoss)
+	}
+
+	t.Run("PythonLoadsExports", func(t *testing.T) {
+		if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
+			t.Skipf("skipping: no torch in %s", python)
+		}
+		cmd := exec.Command(python, "testdata/check_exports.py", "seed",
+			filepath.Join(out, trainer.StateDictFile), filepath.Join(out, trainer.TorchScriptFile))
+		cmd.Stderr = os.Stderr
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Type    string
+			Keys    []string
+			MaxDiff float64 `json:"max_diff"`
+		}
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Type != "OrderedDict" || len(got.Keys) != 66 || got.Keys[0] != "c1.0.weight" || got.Keys[4] != "c1.1.running_var" {
+			t.Errorf("state dict as Python sees it: %s, %d keys %v", got.Type, len(got.Keys), got.Keys[:5])
+		}
+		if got.MaxDiff > 1e-5 {
+			t.Errorf("TorchScript and state_dict outputs differ by %g", got.MaxDiff)
+		}
+	})
+
+	t.Run("Evaluate", func(t *testing.T) {
+		r := runTrainer(t, "evaluate", "-weights", filepath.Join(out, trainer.CheckpointFile), "-data", archive, "-test-limit", "200", "-json")
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		var ev struct {
+			Correct, Total int
+			Accuracy       float64
+			Confusion      [][]int
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &ev); err != nil {
+			t.Fatal(err)
+		}
+		sum := 0
+		for _, row := range ev.Confusion {
+			for _, v := range row {
+				sum += v
+			}
+		}
+		if ev.Total != 200 || sum != 200 {
+			t.Errorf("evaluated %d images, confusion holds %d; want 200", ev.Total, sum)
+		}
+		// The checkpoint holds the last epoch's weights: its accuracy is
+		// the one the run reported.
+		if want := hist[1].TestAcc; abs(ev.Accuracy-want) > 1e-9 {
+			t.Errorf("accuracy %v, the run reported %v", ev.Accuracy, want)
+		}
+	})
+
+	t.Run("Predict", func(t *testing.T) {
+		img := writeTestPNG(t)
+		r := runTrainer(t, "predict", "-weights", filepath.Join(out, trainer.TorchScriptFile), "-model", "seed", "-top-k", "2", img)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, img+": ") || strings.Count(r.stdout, "%") != 2 {
+			t.Errorf("exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("Export", func(t *testing.T) {
+		dst := filepath.Join(t.TempDir(), "sub", "w.pt")
+		r := runTrainer(t, "export", "-weights", filepath.Join(out, trainer.CheckpointFile), "-format", "state_dict", "-o", dst)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		a := readTensors(t, dst)
+		b := readTensors(t, filepath.Join(out, trainer.StateDictFile))
+		if !equalTensors(a, b) {
+			t.Error("exported state_dict differs from the run's final weights")
+		}
+	})
+}
+
+// TestResumeMatchesUninterrupted stops a run with SIGINT during its second
+// epoch, resumes it, and checks that the final weights equal those of an
+// uninterrupted run with the same seed, bit for bit.
+func TestResumeMatchesUninterrupted(t *testing.T) {
+	needArchive(t)
+	full := t.TempDir()
+	if r := runTrainer(t, smallRun(full)...); r.code != 0 {
+		t.Fatalf("uninterrupted run: exit %d: %s", r.code, r.stderr)
+	}
+
+	cut := t.TempDir()
+	cmd := exec.Command(binary, smallRun(cut)...)
+	cmd.Dir = workDir
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the first epoch's checkpoint exists: mid-epoch 2.
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(cut, trainer.MetricsJSONFile)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("first epoch did not finish in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		// The run may have finished before the signal landed.
+		t.Logf("interrupted run ended with %v; stderr:\n%s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "interrupted at epoch 2") {
+		t.Skip("the run finished before the interrupt; nothing to resume")
+	}
+	for _, f := range []string{trainer.StateDictFile, trainer.TorchScriptFile} {
+		if _, err := os.Stat(filepath.Join(cut, f)); err == nil {
+			t.Fatalf("interrupted run wrote its final %s", f)
+		}
+	}
+	r := runTrainer(t, "-resume", cut)
+	if r.code != 0 {
+		t.Fatalf("resume: exit %d: %s", r.code, r.stderr)
+	}
+	a := readTensors(t, filepath.Join(full, trainer.StateDictFile))
+	b := readTensors(t, filepath.Join(cut, trainer.StateDictFile))
+	if !equalTensors(a, b) {
+		t.Error("resumed run's final weights differ from the uninterrupted run's")
+	}
+	ha, _ := trainer.ReadMetricsJSON(filepath.Join(full, trainer.MetricsJSONFile))
+	hb, _ := trainer.ReadMetricsJSON(filepath.Join(cut, trainer.MetricsJSONFile))
+	if len(ha) != 2 || len(hb) != 2 || ha[1].TestAcc != hb[1].TestAcc || abs(ha[1].TrainLoss-hb[1].TrainLoss) > 1e-9 {
+		t.Errorf("metrics differ:\n%+v\n%+v", ha, hb)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	needArchive(t)
+	garbage := filepath.Join(t.TempDir(), "cifar.tar.gz")
+	os.WriteFile(garbage, []byte("this is not an archive"), 0o644)
+	seedOut := t.TempDir()
+	if r := runTrainer(t, "-model", "seed", "-epochs", "1", "-train-limit", "64", "-test-limit", "50", "-data", archive, "-out", seedOut); r.code != 0 {
+		t.Fatalf("setup run: %s", r.stderr)
+	}
+	ckpt := filepath.Join(seedOut, trainer.CheckpointFile)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown flag", []string{"-epoch", "3"}, 2, "flag provided but not defined: -epoch"},
+		{"zero epochs", []string{"-epochs", "0"}, 2, "epochs must be at least 1"},
+		{"negative lr", []string{"-lr", "-1"}, 2, "learning rate must be positive"},
+		{"bad dropout", []string{"-dropout", "1.5"}, 2, "dropout must be in [0, 1)"},
+		{"unknown model", []string{"-model", "resnet"}, 2, `unknown model "resnet"`},
+		{"bad log format", []string{"-log-format", "xml"}, 2, "bad -log-format"},
+		{"missing data", []string{"-data", "/nonexistent/cifar", "-out", t.TempDir()}, 1, "/nonexistent/cifar"},
+		{"corrupt data", []string{"-data", garbage, "-out", t.TempDir()}, 1, "cifar.tar.gz"},
+		{"no cuda", []string{"-device", "cuda", "-data", archive, "-out", t.TempDir()}, 1, "CUDA is not available"},
+		{"bad device", []string{"-device", "tpu", "-data", archive, "-out", t.TempDir()}, 1, `bad device "tpu"`},
+		{"missing checkpoint", []string{"-resume", "/nonexistent/ckpt.pt"}, 1, "/nonexistent/ckpt.pt"},
+		{"checkpoint of another model", []string{"evaluate", "-weights", ckpt, "-model", "sepnet"}, 1, `checkpoint of model "seed", not "sepnet"`},
+		{"weights of another model", []string{"-model", "sepnet", "-init-from", filepath.Join(seedOut, trainer.StateDictFile), "-data", archive, "-out", t.TempDir()}, 1, "does not fit the model"},
+		{"corrupt weights", []string{"evaluate", "-weights", garbage}, 1, "cifar.tar.gz"},
+		{"predict without images", []string{"predict", "-weights", ckpt}, 2, "no image files"},
+		{"predict missing image", []string{"predict", "-weights", ckpt, "/nonexistent.png"}, 1, "/nonexistent.png"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := runTrainer(t, c.args...)
+			if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("exit %d (want %d), stderr lacks %q:\n%s", r.code, c.code, c.want, r.stderr)
+			}
+			if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "SIGSEGV") {
+				t.Errorf("crashed:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+func TestSummary(t *testing.T) {
+	r := runTrainer(t, "summary", "-model", "seed")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"82,474", "19.87"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	r := runTrainer(t, "--help")
+	for _, flag := range []string{"-epochs", "-lr", "-batch-size", "-momentum", "-weight-decay", "-dropout", "-model",
+		"-data", "-out", "-seed", "-device", "-threads", "-workers", "-resume", "-init-from", "-log-level", "-log-format",
+		"evaluate", "predict", "summary", "export"} {
+		if !strings.Contains(r.stdout, flag) {
+			t.Errorf("--help lacks %s", flag)
+		}
+	}
+}
+
+func abs(v float64) float64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func readTensors(t *testing.T, path string) map[string][]byte {
+	t.Helper()
+	ts, err := torch.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string][]byte{}
+	for _, nt := range ts {
+		b, err := nt.Tensor.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[nt.Name] = b
+		nt.Tensor.Free()
+	}
+	return m
+}
+
+func equalTensors(a, b map[string][]byte) bool {
+	if len(a) != len(b) || len(a) == 0 {
+		return false
+	}
+	for k, v := range a {
+		if !bytes.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
