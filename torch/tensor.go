@@ -171,7 +171,7 @@ func (t *Tensor) String() string {
 
 // Element is the set of Go types that tensors can be made from and read into.
 type Element interface {
-	~uint8 | ~int32 | ~int64 | ~float32 | ~float64 | ~bool
+	uint8 | int32 | int64 | float32 | float64 | bool
 }
 
 func dtypeOf[T Element]() DType {

@@ -172,9 +172,10 @@ func resolveDevice(s string) (torch.Device, error) {
 	return torch.ParseDevice(s)
 }
 
-// evalBatch is the batch size of test passes: larger than training's, as no
-// activations are kept for a backward pass.
-func evalBatch(train int) int { return max(train, 500) }
+// evalBatch is the batch size of test passes: the training batch size, as
+// larger batches were slower per image on CPU (oneDNN working sets that
+// outgrow the caches).
+func evalBatch(train int) int { return train }
 
 func trainPipeline(cfg Config) *transforms.Pipeline {
 	if cfg.Augment {

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Bump on any change to this header; the Go side refuses a mismatch. */
-#define CT_ABI_VERSION 5
+#define CT_ABI_VERSION 6
 
 typedef struct ct_tensor_s *ct_tensor;
 typedef struct ct_module_s *ct_module;
@@ -36,6 +36,9 @@ int ct_abi_version(void);
 const char *ct_torch_version(void);
 
 /* ---- global state ---- */
+/* Sets glibc malloc's mmap and trim thresholds (bytes) for the process;
+ * returns 0 where that is not possible. */
+int ct_tune_malloc(long mmap_threshold, long trim_threshold);
 ct_error ct_manual_seed(uint64_t seed);
 void ct_set_num_threads(int n);
 int ct_get_num_threads(void);

@@ -7,6 +7,10 @@
 
 #include "internal.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 std::atomic<int> ct_threads{0};
 
 void ct_sync_threads_slow(int want) { at::set_num_threads(want); }
@@ -18,6 +22,15 @@ static c10::IntArrayRef dims(const int64_t *shape, int ndim) {
 extern "C" {
 
 int ct_abi_version(void) { return CT_ABI_VERSION; }
+
+int ct_tune_malloc(long mmap_threshold, long trim_threshold) {
+#if defined(__GLIBC__)
+  return mallopt(M_MMAP_THRESHOLD, static_cast<int>(mmap_threshold)) &&
+         mallopt(M_TRIM_THRESHOLD, static_cast<int>(trim_threshold));
+#else
+  return 0;
+#endif
+}
 
 const char *ct_torch_version(void) { return TORCH_VERSION; }
 
