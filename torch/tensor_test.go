@@ -512,4 +512,3 @@ func TestTensorErrors(t *testing.T) {
 
 // label is a named element type, which Element's ~int64 admits.
 type label int64
-
