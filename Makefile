@@ -30,8 +30,10 @@ endif
 # PyTorch wheels say which C++ ABI they use; Debian's build uses the new one.
 CXX11_ABI ?= $(shell test -f $(LIBTORCH)/__init__.py && python3 -c 'import torch;print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null || echo 1)
 
+# libtorch 1.13 and 2.x build as C++17; later PyTorch headers may want c++20.
+CXXSTD   ?= c++17
 CXXFLAGS ?= -O2
-CXXFLAGS += -std=c++17 -fPIC -Wall -Wno-unused-parameter -D_GLIBCXX_USE_CXX11_ABI=$(CXX11_ABI) $(TORCH_INC)
+CXXFLAGS += -std=$(CXXSTD) -fPIC -Wall -Wno-unused-parameter -D_GLIBCXX_USE_CXX11_ABI=$(CXX11_ABI) $(TORCH_INC)
 LDLIBS   := $(TORCH_LIB) -ltorch -ltorch_cpu -lc10
 
 CSRC := $(wildcard torch/csrc/*.cpp)

@@ -53,6 +53,10 @@ type Options struct {
 	Resume string
 	// InitFrom is a state_dict or TorchScript file to start the weights from.
 	InitFrom string
+	// Override, if set, changes the configuration a resumed run reads from
+	// its checkpoint; meant for settings that do not change the results
+	// (threads, loader workers, device) when resuming on another machine.
+	Override func(*Config)
 }
 
 // Result summarizes a finished run.
@@ -77,6 +81,11 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 		}
 		defer ck.free()
 		cfg = ck.Config
+		// The run continues where its checkpoint is, wherever it was moved.
+		cfg.Out = filepath.Dir(path)
+		if o.Override != nil {
+			o.Override(&cfg)
+		}
 		log.Infof("resuming %s at epoch %d, batch %d", path, ck.Epoch+1, ck.Batch)
 	}
 	if err := cfg.Validate(); err != nil {

@@ -129,7 +129,7 @@ func trainFlags(d trainer.Config) []cli.Flag {
 		&cli.BoolFlag{Name: "channels-last", Value: d.ChannelsLast, Usage: "feed images in NHWC memory layout"},
 		&cli.IntFlag{Name: "train-limit", Usage: "use only N training images, spread over the classes (quick runs)"},
 		&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes (quick runs)"},
-		&cli.StringFlag{Name: "resume", Usage: "continue the run in this checkpoint file or output folder (its configuration is reused)"},
+		&cli.StringFlag{Name: "resume", Usage: "continue the run in this checkpoint file or output folder (its configuration is reused; only -threads, -workers and -device may be changed)"},
 		&cli.StringFlag{Name: "init-from", Usage: "start from the weights in this state_dict or TorchScript file"},
 	}
 }
@@ -159,6 +159,18 @@ func trainAction(c *cli.Context, log *logrus.Logger) error {
 	res, err := trainer.Run(c.Context, cfg, trainer.Options{
 		Log: log, Progress: os.Stdout, IsTerminal: isTerminal(os.Stdout),
 		Resume: c.String("resume"), InitFrom: c.String("init-from"),
+		Override: func(r *trainer.Config) {
+			// Settings that do not change the results may differ on resume.
+			if c.IsSet("threads") {
+				r.Threads = cfg.Threads
+			}
+			if c.IsSet("workers") {
+				r.Workers = cfg.Workers
+			}
+			if c.IsSet("device") {
+				r.Device = cfg.Device
+			}
+		},
 	})
 	if err != nil {
 		return err
