@@ -1,11 +1,19 @@
 package torch
 
+/*
+#include "ctorch.h"
+*/
+import "C"
+
 import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 )
+
+// threadID identifies the calling OS thread (a C thread-local counter: one
+// cgo call, where gettid would be a system call).
+func threadID() int64 { return int64(C.ct_thread_id()) }
 
 // Scope owns the tensors made on its goroutine while it is open and frees
 // them all when it closes. Scopes nest; a tensor belongs to the innermost
@@ -15,7 +23,7 @@ import (
 // that the scope (and libtorch's thread-local grad mode) follow the goroutine.
 // A scope must be closed by the goroutine that opened it.
 type Scope struct {
-	tid     int
+	tid     int64
 	parent  *Scope
 	tensors []*Tensor
 	closed  bool
@@ -23,17 +31,17 @@ type Scope struct {
 
 var scopes struct {
 	mu    sync.Mutex
-	open  atomic.Int64   // number of open scopes, to skip the lookup when zero
-	inner map[int]*Scope // innermost open scope per OS thread
+	open  atomic.Int64     // number of open scopes, to skip the lookup when zero
+	inner map[int64]*Scope // innermost open scope per OS thread
 }
 
 // NewScope opens a scope on the calling goroutine.
 func NewScope() *Scope {
 	runtime.LockOSThread()
-	s := &Scope{tid: syscall.Gettid()}
+	s := &Scope{tid: threadID()}
 	scopes.mu.Lock()
 	if scopes.inner == nil {
-		scopes.inner = make(map[int]*Scope)
+		scopes.inner = make(map[int64]*Scope)
 	}
 	s.parent = scopes.inner[s.tid]
 	scopes.inner[s.tid] = s
@@ -50,7 +58,7 @@ func (s *Scope) Close() {
 		return
 	}
 	scopes.mu.Lock()
-	if scopes.inner[s.tid] != s || syscall.Gettid() != s.tid {
+	if scopes.inner[s.tid] != s || threadID() != s.tid {
 		scopes.mu.Unlock()
 		panic("torch: Scope.Close called out of order or from another goroutine")
 	}
@@ -88,7 +96,7 @@ func currentScope() *Scope {
 	if scopes.open.Load() == 0 {
 		return nil
 	}
-	tid := syscall.Gettid()
+	tid := threadID()
 	scopes.mu.Lock()
 	s := scopes.inner[tid]
 	scopes.mu.Unlock()

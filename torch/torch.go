@@ -37,7 +37,7 @@ import (
 )
 
 // abiVersion is the version of torch/csrc/ctorch.h this package was written for.
-const abiVersion = 6
+const abiVersion = 7
 
 // ErrABI reports a libctorch built from another version of the C ABI.
 var ErrABI = errors.New("torch: libctorch ABI mismatch (rebuild it with `make lib`)")
@@ -47,18 +47,17 @@ func init() {
 		panic(fmt.Errorf("%w: library has ABI %d, this package wants %d", ErrABI, v, abiVersion))
 	}
 	// glibc's defaults return the large buffers of convolutions to the
-	// kernel after every op, and each step then page-faults them back in
-	// (thousands of faults a step): keep them in the heap instead. This
-	// makes conv steps several times faster on small VMs (see
-	// docs/results/binding-bench.md).
-	C.ct_tune_malloc(mmapThreshold, trimThreshold)
+	// kernel after every op (mmap'd blocks, trimmed heaps, per-thread arenas
+	// whose heaps are unmapped and mapped again), and each step then
+	// page-faults them back in, tens of thousands of faults a step: keep
+	// them in one heap instead. This makes training steps several times
+	// faster on small VMs (see docs/results/binding-bench.md).
+	C.ct_tune_malloc(trimThreshold)
 }
 
-// glibc malloc thresholds set at start-up.
-const (
-	mmapThreshold = 32 << 20
-	trimThreshold = 1 << 30
-)
+// trimThreshold is how much free memory glibc's heap keeps before it gives
+// some back to the kernel.
+const trimThreshold = 1 << 30
 
 // Version returns the version of libtorch that libctorch was compiled against.
 func Version() string { return C.GoString(C.ct_torch_version()) }

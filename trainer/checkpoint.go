@@ -47,17 +47,18 @@ func saveCheckpoint(path string, m nn.Module, opt *optim.SGD, p progress) error 
 	if err != nil {
 		return err
 	}
+	// As in PyTorch's optimizer state_dict: {param index: {"momentum_buffer": t}}.
 	state := &ptfile.Dict{}
-	for i, nt := range opt.State() {
+	for _, nt := range opt.State() {
+		var idx int64
+		if _, err := fmt.Sscanf(nt.Name, "%d.momentum_buffer", &idx); err != nil {
+			return fmt.Errorf("optimizer state %q: %w", nt.Name, err)
+		}
 		e, err := nt.Tensor.Entry(nt.Name)
 		if err != nil {
 			return err
 		}
-		state.Items = append(state.Items, ptfile.Item{Key: int64(i), Value: &ptfile.Dict{Items: []ptfile.Item{{Key: "momentum_buffer", Value: e}}}})
-		// The index in State's names is the parameter's index.
-		var idx int64
-		fmt.Sscanf(nt.Name, "%d.", &idx)
-		state.Items[len(state.Items)-1].Key = idx
+		state.Items = append(state.Items, ptfile.Item{Key: idx, Value: &ptfile.Dict{Items: []ptfile.Item{{Key: "momentum_buffer", Value: e}}}})
 	}
 	rng, err := torch.RNGState()
 	if err != nil {

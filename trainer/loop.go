@@ -86,8 +86,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 func (r *run) trainEpoch(ctx context.Context) error {
 	nn.SetTraining(r.net, true)
 	total := r.train.NumBatches()
-	bar := NewProgressBar(r.o.Progress, ProgressConfig{Total: total, IsTerminal: r.o.IsTerminal})
-	bar.Update(r.p.Batch)
+	bar := NewProgressBar(r.o.Progress, ProgressConfig{Total: total, IsTerminal: r.o.IsTerminal, Initial: r.p.Batch})
 	if r.p.Batch == 0 {
 		fmt.Fprintf(r.o.Progress, "Epoch: %d\n", r.p.Epoch+1)
 	}
@@ -111,6 +110,8 @@ func (r *run) trainEpoch(ctx context.Context) error {
 		}
 		if b.Index < r.p.Batch { // resuming mid-epoch: these were trained
 			b.Release()
+			start, wait = time.Now(), 0
+			ready = start
 			continue
 		}
 		if ctx.Err() != nil {

@@ -25,6 +25,9 @@ type ProgressConfig struct {
 	MinInterval time.Duration
 	// Now returns the current time; nil means time.Now. Tests set it.
 	Now func() time.Time
+	// Initial is the count the bar starts at (a resumed epoch's batches
+	// already done); the rate counts only what follows, as tqdm's initial.
+	Initial int
 }
 
 // ProgressBar writes a tqdm-style progress line such as
@@ -44,6 +47,7 @@ type ProgressBar struct {
 
 	desc     string
 	n        int
+	initial  int
 	start    time.Time
 	lastDraw time.Time
 	lastLen  int // display width of the last line drawn in live mode
@@ -61,6 +65,8 @@ func NewProgressBar(w io.Writer, cfg ProgressConfig) *ProgressBar {
 		columns:     cfg.Columns,
 		minInterval: cfg.MinInterval,
 		now:         cfg.Now,
+		n:           cfg.Initial,
+		initial:     cfg.Initial,
 	}
 	if p.minInterval <= 0 {
 		p.minInterval = 100 * time.Millisecond
@@ -106,7 +112,7 @@ func (p *ProgressBar) Close() error {
 	}
 	p.closed = true
 	now := p.now()
-	line := FormatMeter(p.desc, p.n, p.total, now.Sub(p.start), p.columns)
+	line := formatMeter(p.desc, p.n, p.initial, p.total, now.Sub(p.start), p.columns)
 	if p.terminal {
 		p.write("\r" + padTo(line, p.lastLen) + "\n")
 	} else {
@@ -117,7 +123,7 @@ func (p *ProgressBar) Close() error {
 
 // draw redraws the line in place.
 func (p *ProgressBar) draw(now time.Time) {
-	line := FormatMeter(p.desc, p.n, p.total, now.Sub(p.start), p.columns)
+	line := formatMeter(p.desc, p.n, p.initial, p.total, now.Sub(p.start), p.columns)
 	p.write("\r" + padTo(line, p.lastLen))
 	p.lastLen = displayWidth(line)
 	p.lastDraw = now
@@ -157,10 +163,16 @@ var barChars = []rune(" ▏▎▍▌▋▊▉█")
 // is cut off. If total is not
 // positive or n exceeds it, the line is "desc: nit [elapsed, rate]".
 func FormatMeter(desc string, n, total int, elapsed time.Duration, columns int) string {
+	return formatMeter(desc, n, 0, total, elapsed, columns)
+}
+
+// formatMeter is FormatMeter for a bar that started at initial (tqdm's
+// initial=): the rate counts only the iterations done since.
+func formatMeter(desc string, n, initial, total int, elapsed time.Duration, columns int) string {
 	secs := elapsed.Seconds()
 	var rate float64 // 0 means unknown, as tqdm's falsy rate
 	if secs > 0 {
-		rate = float64(n) / secs
+		rate = float64(n-initial) / secs
 	}
 	rateStr := "?it/s"
 	switch {

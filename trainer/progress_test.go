@@ -204,3 +204,19 @@ func TestProgressBarWriteError(t *testing.T) {
 		t.Errorf("Close = %v, want the write error", err)
 	}
 }
+
+// TestProgressInitial checks a bar that starts part-way (a resumed epoch):
+// the rate counts only the iterations since, as tqdm's initial= does.
+func TestProgressInitial(t *testing.T) {
+	// 38 batches in 10 s: 3.80 it/s; 0 left.
+	got := formatMeter("", 391, 353, 391, 10*time.Second, 0)
+	want := "100%|██████████| 391/391 [00:10<00:00,  3.80it/s]"
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	// Half-way through the rest: 19 done in 5 s, 19 left at 3.8 it/s.
+	got = formatMeter("", 372, 353, 391, 5*time.Second, 0)
+	if !strings.Contains(got, "372/391 [00:05<00:05,  3.80it/s]") {
+		t.Errorf("got %q", got)
+	}
+}

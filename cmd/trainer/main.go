@@ -48,7 +48,12 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "trainer: %v\n", err)
 		return exitUsage
 	default:
-		log.Error(err)
+		// Plain text for people; a structured record in JSON mode.
+		if _, ok := log.Formatter.(*logrus.JSONFormatter); ok {
+			log.Error(err)
+		} else {
+			fmt.Fprintf(os.Stderr, "trainer: %v\n", err)
+		}
 		return exitError
 	}
 }

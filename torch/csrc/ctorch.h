@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Bump on any change to this header; the Go side refuses a mismatch. */
-#define CT_ABI_VERSION 6
+#define CT_ABI_VERSION 7
 
 typedef struct ct_tensor_s *ct_tensor;
 typedef struct ct_module_s *ct_module;
@@ -36,9 +36,13 @@ int ct_abi_version(void);
 const char *ct_torch_version(void);
 
 /* ---- global state ---- */
-/* Sets glibc malloc's mmap and trim thresholds (bytes) for the process;
- * returns 0 where that is not possible. */
-int ct_tune_malloc(long mmap_threshold, long trim_threshold);
+/* Makes glibc malloc keep freed memory for reuse (one arena, no mmap'd
+ * blocks, heap trimmed only above trim_threshold bytes); returns 0 where
+ * that is not possible. */
+int ct_tune_malloc(long trim_threshold);
+/* A number unique to the calling OS thread (never reused), cheaper than a
+ * gettid system call. */
+int64_t ct_thread_id(void);
 ct_error ct_manual_seed(uint64_t seed);
 void ct_set_num_threads(int n);
 int ct_get_num_threads(void);

@@ -23,9 +23,19 @@ extern "C" {
 
 int ct_abi_version(void) { return CT_ABI_VERSION; }
 
-int ct_tune_malloc(long mmap_threshold, long trim_threshold) {
+int64_t ct_thread_id(void) {
+  static std::atomic<int64_t> next{1};
+  thread_local int64_t id = next.fetch_add(1);
+  return id;
+}
+
+int ct_tune_malloc(long trim_threshold) {
 #if defined(__GLIBC__)
-  return mallopt(M_MMAP_THRESHOLD, static_cast<int>(mmap_threshold)) &&
+  // One arena: glibc's per-thread arenas delete and re-map whole 64 MiB
+  // heaps as a step's buffers come and go, whatever the trim threshold.
+  // No mmap for large blocks either (mmap_threshold is capped at 32 MiB),
+  // so that a step's large buffers are reused instead of faulted in anew.
+  return mallopt(M_ARENA_MAX, 1) && mallopt(M_MMAP_MAX, 0) &&
          mallopt(M_TRIM_THRESHOLD, static_cast<int>(trim_threshold));
 #else
   return 0;
