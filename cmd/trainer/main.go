@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -21,7 +22,33 @@ import (
 )
 
 func main() {
+	noAsyncPreemption()
 	os.Exit(run(os.Args))
+}
+
+// noAsyncPreemption restarts the program with Go's asynchronous preemption
+// off (GODEBUG=asyncpreemptoff=1), which the runtime reads only at start-up.
+// With it on, training ran at half speed on a 2-core VM: 348 against 700
+// images/s (docs/results/bench-2026-11-27.md). The trainer's goroutines
+// spend their time in libtorch or in short loops, so cooperative preemption
+// is enough. If the restart is not possible, the program just goes on.
+func noAsyncPreemption() {
+	const setting = "asyncpreemptoff=1"
+	godebug := os.Getenv("GODEBUG")
+	if strings.Contains(godebug, "asyncpreemptoff=") {
+		return
+	}
+	if godebug != "" {
+		godebug += ","
+	}
+	if os.Setenv("GODEBUG", godebug+setting) != nil {
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	_ = syscall.Exec(exe, os.Args, os.Environ())
 }
 
 // Exit codes.
