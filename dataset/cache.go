@@ -9,6 +9,9 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"path/filepath"
+
+	"gotrain/internal/atomicfile"
 )
 
 // The cache holds both decoded splits of one source in one file:
@@ -88,7 +91,10 @@ func readCache(name string, key [32]byte) (train, test *Set, err error) {
 
 // writeCache stores train and test in file name under key, atomically.
 func writeCache(name string, key [32]byte, train, test *Set) error {
-	return writeAtomic(name, func(f io.Writer) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(name, func(f io.Writer) error {
 		crc := crc32.New(crcTable)
 		w := bufio.NewWriterSize(io.MultiWriter(f, crc), 1<<20)
 		var hdr [cacheHeader]byte

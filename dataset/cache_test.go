@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -265,35 +264,4 @@ func TestLoadWithUnwritableCacheDir(t *testing.T) {
 	if !log.has("cannot write cache") {
 		t.Fatal("cache write failure not reported")
 	}
-}
-
-func TestWriteAtomic(t *testing.T) {
-	dir := t.TempDir()
-	name := filepath.Join(dir, "f.bin")
-	if err := writeAtomic(name, func(w io.Writer) error { _, err := w.Write([]byte("old")); return err }); err != nil {
-		t.Fatal(err)
-	}
-	// Leftovers of a crashed writer: an old one is cleared, a recent one kept
-	// (it may belong to a writer still running).
-	oldTmp := writeFile(t, dir, ".f.bin.111.tmp", []byte("x"))
-	newTmp := writeFile(t, dir, ".f.bin.222.tmp", []byte("x"))
-	past := time.Now().Add(-2 * staleAfter)
-	if err := os.Chtimes(oldTmp, past, past); err != nil {
-		t.Fatal(err)
-	}
-	boom := errors.New("boom")
-	err := writeAtomic(name, func(w io.Writer) error {
-		w.Write([]byte("half of the new cont"))
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("got %v, want the fill error", err)
-	}
-	if got, want := listDir(t, dir), []string{".f.bin.222.tmp", "f.bin"}; !slices.Equal(got, want) {
-		t.Fatalf("folder holds %v, want %v", got, want)
-	}
-	if data, _ := os.ReadFile(name); string(data) != "old" {
-		t.Fatalf("failed write changed the file to %q", data)
-	}
-	os.Remove(newTmp)
 }

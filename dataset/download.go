@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"gotrain/internal/atomicfile"
 )
 
 // The official binary release of CIFAR-10.
@@ -49,7 +51,7 @@ func Download(ctx context.Context, dir string, opts ...Option) (string, error) {
 	created := errors.Is(err, fs.ErrNotExist)
 	p, err := download(ctx, dir, newOptions(opts))
 	if err != nil && created {
-		os.Remove(dir) // only if still empty; writeAtomic created it
+		os.Remove(dir) // only if still empty; download created it
 	}
 	return p, err
 }
@@ -65,6 +67,9 @@ func download(ctx context.Context, dir string, o *options) (string, error) {
 		name = OfficialArchive
 	}
 	dst := filepath.Join(dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("dataset: %w", err)
+	}
 	client := o.client
 	if client == nil {
 		client = defaultClient()
@@ -73,7 +78,7 @@ func download(ctx context.Context, dir string, o *options) (string, error) {
 	start := time.Now()
 	var n int64
 	var fetchErr error
-	err = writeAtomic(dst, func(w io.Writer) error {
+	err = atomicfile.Write(dst, func(w io.Writer) error {
 		n, fetchErr = fetch(ctx, client, o, name, dir, w)
 		return fetchErr
 	})

@@ -8,6 +8,8 @@ import (
 	"math"
 	"os"
 	"strconv"
+
+	"gotrain/internal/atomicfile"
 )
 
 // EpochMetrics is the record of one training epoch. Accuracies are in
@@ -89,7 +91,7 @@ func (m *EpochMetrics) UnmarshalJSON(data []byte) error {
 // array, atomically: the file at path is either the old one or the
 // complete new one.
 func WriteMetricsJSON(path string, history []EpochMetrics) error {
-	return writeFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		if history == nil {
 			history = []EpochMetrics{} // "[]", not "null"
 		}
@@ -118,7 +120,7 @@ func ReadMetricsJSON(path string) ([]EpochMetrics, error) {
 // written in the shortest form that reads back exactly; NaN and infinities
 // as NaN, +Inf and -Inf.
 func WriteMetricsCSV(path string, history []EpochMetrics) error {
-	return writeFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		if err := cw.Write(metricsColumns); err != nil {
 			return err

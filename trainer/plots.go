@@ -14,6 +14,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"gotrain/internal/atomicfile"
 )
 
 // Sizes of the PNG files written by the Plot functions, in pixels.
@@ -284,7 +286,7 @@ func savePNG(path string, p *plot.Plot, width, height int) error {
 	img := image.NewRGBA(image.Rect(0, 0, width, height))
 	c := vgimg.NewWith(vgimg.UseImage(img), vgimg.UseDPI(plotDPI))
 	p.Draw(draw.New(c))
-	return writeFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := vgimg.PngCanvas{Canvas: c}.WriteTo(w)
 		return err
 	})

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
+
+	"gotrain/internal/atomicfile"
 )
 
 // archiveName is the top folder of written archives, as torch.save uses
@@ -77,7 +77,7 @@ func Save(w io.Writer, obj any) error {
 // SaveFile writes obj to path as Save does, through a temporary file in the
 // same folder that is renamed to path once complete.
 func SaveFile(path string, obj any) error {
-	if err := writeFileAtomic(path, func(w io.Writer) error { return save(w, obj) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return save(w, obj) }); err != nil {
 		return fmt.Errorf("ptfile: %s: %w", path, err)
 	}
 	return nil
@@ -179,33 +179,4 @@ func (a *archiveWriter) close() error {
 		return fmt.Errorf("zip central directory: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes a file through write into a temporary file in the
-// folder of path, then renames it to path. On failure it removes the
-// temporary file and leaves path untouched.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := write(f); err != nil {
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
