@@ -83,23 +83,11 @@ func toRGB(img image.Image, dst []byte) {
 		return
 	case *image.RGBA: // PNG's truecolour without alpha decodes to this
 		if m.Opaque() {
-			for y := range h {
-				row := m.Pix[y*m.Stride : y*m.Stride+w*4]
-				out := dst[y*w*3 : (y+1)*w*3]
-				for x := range w {
-					out[3*x], out[3*x+1], out[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
-				}
-			}
+			dropAlpha(dst, m.Pix, m.Stride, w, h)
 			return
 		}
 	case *image.NRGBA:
-		for y := range h {
-			row := m.Pix[y*m.Stride : y*m.Stride+w*4]
-			out := dst[y*w*3 : (y+1)*w*3]
-			for x := range w {
-				out[3*x], out[3*x+1], out[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
-			}
-		}
+		dropAlpha(dst, m.Pix, m.Stride, w, h)
 		return
 	}
 	// Everything else (paletted, 16-bit, premultiplied RGBA, CMYK, rare
@@ -198,5 +186,17 @@ func upsampleRow(out []byte, sums []int, src []byte, stride, y, cw, ch, hs, vs i
 		out[2*l+1] = byte((sums[l]*4 + 7) >> 4)
 	default:
 		panic("dataset: unsupported chroma subsampling") // guarded by ycbcrToRGB
+	}
+}
+
+// dropAlpha copies the RGB bytes of w x h RGBA-ordered pixels (rows stride
+// bytes apart) into dst as packed HWC RGB.
+func dropAlpha(dst, pix []byte, stride, w, h int) {
+	for y := range h {
+		row := pix[y*stride : y*stride+w*4]
+		out := dst[y*w*3 : (y+1)*w*3]
+		for x := range w {
+			out[3*x], out[3*x+1], out[3*x+2] = row[4*x], row[4*x+1], row[4*x+2]
+		}
 	}
 }

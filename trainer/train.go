@@ -96,7 +96,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	torch.SetNumThreads(cfg.Threads)
-	dev, err := resolveDevice(cfg.Device)
+	dev, err := ResolveDevice(cfg.Device)
 	if err != nil {
 		return nil, err
 	}
@@ -150,16 +150,16 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := nn.To(net, dev); err != nil {
+		return nil, err
+	}
 	p := progress{Config: cfg}
 	if ck != nil {
-		if err := restore(ck, net, opt, sched, dev, &p); err != nil {
+		if err := restore(ck, net, opt, sched, &p); err != nil {
 			return nil, err
 		}
 	} else {
 		p.Scheduler, _ = sched.MarshalJSON()
-	}
-	if err := nn.To(net, dev); err != nil {
-		return nil, err
 	}
 	if ck == nil {
 		printHeader(o.Progress, cfg, net, dev)
@@ -170,8 +170,9 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	return r.loop(ctx)
 }
 
-// resolveDevice maps "auto" to CUDA when available and checks the rest.
-func resolveDevice(s string) (torch.Device, error) {
+// ResolveDevice maps "auto" (or "") to CUDA when available, else the CPU,
+// and parses and checks any other device name.
+func ResolveDevice(s string) (torch.Device, error) {
 	if s == "auto" || s == "" {
 		if torch.CUDAIsAvailable() {
 			return torch.CUDA(0), nil
@@ -248,8 +249,9 @@ func commas(n int64) string {
 	return s
 }
 
-// restore loads a checkpoint into the model, optimizer, scheduler and RNG.
-func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *OneCycleLR, dev torch.Device, p *progress) error {
+// restore loads a checkpoint into the model (already on its device),
+// optimizer, scheduler and RNG.
+func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *OneCycleLR, p *progress) error {
 	res, err := nn.LoadStateDict(net, ck.model)
 	if err != nil {
 		return fmt.Errorf("checkpoint does not fit model %s: %w", ck.Config.Model, err)
@@ -259,9 +261,6 @@ func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *OneCycleLR, d
 	}
 	if err := sched.UnmarshalJSON(ck.Scheduler); err != nil {
 		return fmt.Errorf("checkpoint scheduler state: %w", err)
-	}
-	if err := nn.To(net, dev); err != nil {
-		return err
 	}
 	if err := opt.LoadState(ck.optimizer); err != nil {
 		return err

@@ -38,7 +38,7 @@ func weightsFlags() []cli.Flag {
 // openNet loads the weights named by the flags onto the requested device.
 func openNet(c *cli.Context, log *logrus.Logger) (*model.Net, torch.Device, error) {
 	torch.SetNumThreads(c.Int("threads"))
-	dev, err := deviceFlag(c.String("device"))
+	dev, err := trainer.ResolveDevice(c.String("device"))
 	if err != nil {
 		return nil, dev, usageError{err}
 	}
@@ -51,16 +51,6 @@ func openNet(c *cli.Context, log *logrus.Logger) (*model.Net, torch.Device, erro
 		return nil, dev, err
 	}
 	return net, dev, nil
-}
-
-func deviceFlag(s string) (torch.Device, error) {
-	if s == "auto" {
-		if torch.CUDAIsAvailable() {
-			return torch.CUDA(0), nil
-		}
-		return torch.CPU, nil
-	}
-	return torch.ParseDevice(s)
 }
 
 func evaluateCommand(log *logrus.Logger) *cli.Command {
