@@ -10,7 +10,7 @@ func init() {
 	})
 	register(Spec{
 		Name:        "sepnet",
-		Description: "our depthwise-separable net meeting every seed rule (receptive field 49)",
+		Description: "our depthwise-separable net meeting every seed rule (188,218 parameters, receptive field 49)",
 		build:       buildSepNet,
 	})
 }
@@ -51,15 +51,17 @@ func buildSeed(o Options) (*Net, error) {
 // buildSepNet keeps the seed's plan (strided convolutions instead of
 // pooling, a dilated convolution, depthwise-separable convolutions, global
 // average pooling) but grows the receptive field to 49 with three more
-// separable convolutions at 8x8, where they are cheap, and widens the last
-// stage to 128 channels. (A dilated depthwise convolution would grow it
-// faster, but libtorch's CPU kernels for it are several times slower.)
+// separable convolutions at 8x8, where they are cheap, and spends the rest
+// of the 200k-parameter budget on width: 32 channels from the first layer
+// and 176 in the last stage (docs/results/gpu-2026-11-27.md compares the
+// widths tried). A dilated depthwise convolution would grow the receptive
+// field faster, but libtorch's CPU kernels for it are several times slower.
 func buildSepNet(o Options) (*Net, error) {
 	b := &builder{}
 	relu := nn.ReLU{}
 	c1 := nn.NewSequential(
-		b.conv(3, 24, 3, 1, 1, 1), b.bn(24), relu,
-		b.sep(SepConfig{In: 24, Out: 32}), b.bn(32), relu,
+		b.conv(3, 32, 3, 1, 1, 1), b.bn(32), relu,
+		b.sep(SepConfig{In: 32, Out: 32}), b.bn(32), relu,
 	)
 	c2 := nn.NewSequential(
 		b.sep(SepConfig{In: 32, Out: 48}), b.bn(48), relu,
@@ -70,13 +72,13 @@ func buildSepNet(o Options) (*Net, error) {
 		b.conv(64, 64, 3, 1, 2, 2), b.bn(64), relu,
 	)
 	c4 := nn.NewSequential(
-		b.sep(SepConfig{In: 64, Out: 128, Stride: 2}), b.bn(128), relu,
-		b.sep(SepConfig{In: 128, Out: 128}), b.bn(128), relu,
-		b.sep(SepConfig{In: 128, Out: 128}), b.bn(128), relu,
-		b.sep(SepConfig{In: 128, Out: 128}), b.bn(128), relu,
+		b.sep(SepConfig{In: 64, Out: 176, Stride: 2}), b.bn(176), relu,
+		b.sep(SepConfig{In: 176, Out: 176}), b.bn(176), relu,
+		b.sep(SepConfig{In: 176, Out: 176}), b.bn(176), relu,
+		b.sep(SepConfig{In: 176, Out: 176}), b.bn(176), relu,
 	)
 	gap := nn.NewSequential(nn.AdaptiveAvgPool2d{OutputSize: [2]int64{1, 1}}, b.dropout(o.Dropout))
-	fc, err := nn.NewLinear(128, 10, true)
+	fc, err := nn.NewLinear(176, 10, true)
 	b.keep(fc, err)
 	if b.err != nil {
 		return nil, b.fail()

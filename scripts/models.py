@@ -48,8 +48,8 @@ class SepNet(nn.Module):
     def __init__(self, dropout=0.05):
         super().__init__()
         self.c1 = nn.Sequential(
-            nn.Conv2d(3, 24, 3, padding=1), nn.BatchNorm2d(24), nn.ReLU(),
-            DepthwiseSeparableConv(24, 32), nn.BatchNorm2d(32), nn.ReLU())
+            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            DepthwiseSeparableConv(32, 32), nn.BatchNorm2d(32), nn.ReLU())
         self.c2 = nn.Sequential(
             DepthwiseSeparableConv(32, 48), nn.BatchNorm2d(48), nn.ReLU(),
             nn.Conv2d(48, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU())
@@ -57,12 +57,12 @@ class SepNet(nn.Module):
             DepthwiseSeparableConv(64, 64), nn.BatchNorm2d(64), nn.ReLU(),
             nn.Conv2d(64, 64, 3, padding=2, dilation=2), nn.BatchNorm2d(64), nn.ReLU())
         self.c4 = nn.Sequential(
-            DepthwiseSeparableConv(64, 128, stride=2), nn.BatchNorm2d(128), nn.ReLU(),
-            DepthwiseSeparableConv(128, 128), nn.BatchNorm2d(128), nn.ReLU(),
-            DepthwiseSeparableConv(128, 128), nn.BatchNorm2d(128), nn.ReLU(),
-            DepthwiseSeparableConv(128, 128), nn.BatchNorm2d(128), nn.ReLU())
+            DepthwiseSeparableConv(64, 176, stride=2), nn.BatchNorm2d(176), nn.ReLU(),
+            DepthwiseSeparableConv(176, 176), nn.BatchNorm2d(176), nn.ReLU(),
+            DepthwiseSeparableConv(176, 176), nn.BatchNorm2d(176), nn.ReLU(),
+            DepthwiseSeparableConv(176, 176), nn.BatchNorm2d(176), nn.ReLU())
         self.gap = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Dropout(dropout))
-        self.fc = nn.Linear(128, 10)
+        self.fc = nn.Linear(176, 10)
 
     def forward(self, x):
         x = self.gap(self.c4(self.c3(self.c2(self.c1(x)))))

@@ -116,6 +116,21 @@ func CUDAIsAvailable() bool { return C.ct_cuda_is_available() != 0 }
 // CUDADeviceCount returns the number of visible CUDA devices.
 func CUDADeviceCount() int { return int(C.ct_cuda_device_count()) }
 
+// SetCuDNNBenchmark turns cuDNN's benchmark mode on or off, as
+// torch.backends.cudnn.benchmark does: cuDNN then times its convolution
+// algorithms for each new input shape and keeps the fastest, which pays when
+// the shapes repeat, as in training. It has no effect without CUDA.
+func SetCuDNNBenchmark(on bool) {
+	v := 0
+	if on {
+		v = 1
+	}
+	C.ct_set_cudnn_benchmark(C.int(v))
+}
+
+// CuDNNBenchmark reports whether cuDNN's benchmark mode is on.
+func CuDNNBenchmark() bool { return C.ct_cudnn_benchmark() != 0 }
+
 // Synchronize waits for all work queued on a CUDA device; a no-op on CPU.
 func Synchronize(d Device) error {
 	if d.Type != CUDAType {

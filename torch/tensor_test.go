@@ -512,3 +512,14 @@ func TestTensorErrors(t *testing.T) {
 
 // label is a named element type, which Element's ~int64 admits.
 type label int64
+
+func TestCuDNNBenchmark(t *testing.T) {
+	old := CuDNNBenchmark()
+	defer SetCuDNNBenchmark(old)
+	for _, on := range []bool{true, false, true} {
+		SetCuDNNBenchmark(on)
+		if got := CuDNNBenchmark(); got != on {
+			t.Errorf("after SetCuDNNBenchmark(%v): %v", on, got)
+		}
+	}
+}

@@ -100,6 +100,11 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every batch has the same shape (the last one aside), so cuDNN's
+	// algorithm search pays for itself within the first steps.
+	if dev.Type == torch.CUDAType {
+		torch.SetCuDNNBenchmark(true)
+	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("output folder: %w", err)
 	}

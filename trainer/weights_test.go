@@ -127,7 +127,7 @@ torch.save(collections.OrderedDict(("layer%d" % i, v) for i, v in enumerate(sd.v
 		t.Errorf("loading seed weights into sepnet: %v", err)
 	}
 	_, err = LoadNet(filepath.Join(dir, "state_dict.pt"), "sepnet", quietLog())
-	if err == nil || !strings.Contains(err.Error(), "c1.0.weight has shape [16 3 3 3] in the file, [24 3 3 3] in the model") {
+	if err == nil || !strings.Contains(err.Error(), "c1.0.weight has shape [16 3 3 3] in the file, [32 3 3 3] in the model") {
 		t.Errorf("loading seed weights into sepnet by name: %v", err)
 	}
 }

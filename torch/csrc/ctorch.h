@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Bump on any change to this header; the Go side refuses a mismatch. */
-#define CT_ABI_VERSION 7
+#define CT_ABI_VERSION 8
 
 typedef struct ct_tensor_s *ct_tensor;
 typedef struct ct_module_s *ct_module;
@@ -49,6 +49,10 @@ int ct_get_num_threads(void);
 int ct_cuda_is_available(void);
 int ct_cuda_device_count(void);
 ct_error ct_cuda_synchronize(int device);
+/* cuDNN's benchmark mode (torch.backends.cudnn.benchmark): time the
+ * convolution algorithms for each new input shape and keep the fastest. */
+void ct_set_cudnn_benchmark(int enabled);
+int ct_cudnn_benchmark(void);
 /* Grad mode is thread-local, as in PyTorch. */
 void ct_set_grad_enabled(int enabled);
 int ct_is_grad_enabled(void);
@@ -88,7 +92,7 @@ ct_error ct_tensor_to_memory_format(ct_tensor t, int format, ct_tensor *out);
 
 /* ---- autograd ---- */
 ct_error ct_tensor_requires_grad(ct_tensor t, int *out);
-ct_error ct_tensor_set_requires_grad(ct_tensor t, int requires);
+ct_error ct_tensor_set_requires_grad(ct_tensor t, int requires_grad);
 ct_error ct_tensor_backward(ct_tensor t);
 /* *out is NULL when the tensor has no gradient. */
 ct_error ct_tensor_grad(ct_tensor t, ct_tensor *out);

@@ -2,6 +2,7 @@
 #include <ATen/core/Generator.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/version.h>
 
@@ -75,6 +76,10 @@ ct_error ct_cuda_synchronize(int device) {
   impl.synchronizeStream(impl.getStream(ct_device(1, device)));
   CT_CATCH
 }
+
+void ct_set_cudnn_benchmark(int enabled) { at::globalContext().setBenchmarkCuDNN(enabled != 0); }
+
+int ct_cudnn_benchmark(void) { return at::globalContext().benchmarkCuDNN() ? 1 : 0; }
 
 void ct_set_grad_enabled(int enabled) { at::GradMode::set_enabled(enabled != 0); }
 
@@ -194,9 +199,9 @@ ct_error ct_tensor_requires_grad(ct_tensor t, int *out) {
   CT_CATCH
 }
 
-ct_error ct_tensor_set_requires_grad(ct_tensor t, int requires) {
+ct_error ct_tensor_set_requires_grad(ct_tensor t, int requires_grad) {
   CT_TRY
-  t->t.set_requires_grad(requires != 0);
+  t->t.set_requires_grad(requires_grad != 0);
   CT_CATCH
 }
 
