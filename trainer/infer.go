@@ -73,7 +73,8 @@ func (e *Evaluation) ClassAccuracy() []float64 {
 	return out
 }
 
-// Evaluate runs net over a test set on dev.
+// Evaluate runs net over a test set on dev, feeding channels-last images on
+// the CPU (see ChannelsLastByDefault).
 func Evaluate(ctx context.Context, net *model.Net, set *dataset.Set, dev torch.Device, batch, workers int) (*Evaluation, error) {
 	if err := nn.To(net, dev); err != nil {
 		return nil, err
@@ -83,7 +84,7 @@ func Evaluate(ctx context.Context, net *model.Net, set *dataset.Set, dev torch.D
 		return nil, err
 	}
 	defer l.Close()
-	r, err := evaluate(net, l, dev, false)
+	r, err := evaluate(net, l, dev, dev.Type == torch.CPUType)
 	if err != nil {
 		return nil, err
 	}

@@ -187,6 +187,16 @@ func ResolveDevice(s string) (torch.Device, error) {
 	return torch.ParseDevice(s)
 }
 
+// ChannelsLastByDefault reports whether images go to the network in NHWC
+// (channels-last) layout on the device named s when the user does not say:
+// yes on the CPU, where oneDNN's convolutions skip their layout conversions
+// and run the default network about twice as fast per step
+// (docs/results/bench-*.md); no on CUDA, where it has not been measured.
+func ChannelsLastByDefault(s string) bool {
+	dev, err := ResolveDevice(s)
+	return err == nil && dev.Type == torch.CPUType
+}
+
 // evalBatch is the batch size of test passes: the training batch size, as
 // larger batches were slower per image on CPU (oneDNN working sets that
 // outgrow the caches).
@@ -241,8 +251,12 @@ func printHeader(w io.Writer, cfg Config, net nn.Module, dev torch.Device) {
 	n := nn.NumParameters(net)
 	fmt.Fprintf(w, "Model Information:\nModel: %s\nTotal Parameters: %s\nTrainable Parameters: %s\nNon-trainable Parameters: 0\n\n",
 		cfg.Model, commas(n), commas(n))
-	fmt.Fprintf(w, "Training Configuration:\nBatch Size: %d\nNumber of Epochs: %d\nLearning Rate: %v\nDevice: %v\nlibtorch: %s, %d threads\n%s\n",
-		cfg.BatchSize, cfg.Epochs, cfg.LR, dev, torch.Version(), torch.NumThreads(), "==================================================")
+	layout := "NCHW"
+	if cfg.ChannelsLast {
+		layout = "NHWC (channels-last)"
+	}
+	fmt.Fprintf(w, "Training Configuration:\nBatch Size: %d\nNumber of Epochs: %d\nLearning Rate: %v\nDevice: %v\nlibtorch: %s, %d threads, %s input\n%s\n",
+		cfg.BatchSize, cfg.Epochs, cfg.LR, dev, torch.Version(), torch.NumThreads(), layout, "==================================================")
 }
 
 // commas formats n with thousands separators.

@@ -90,7 +90,7 @@ func TestTrainWritesEverything(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"Total Parameters: 82,474", "Epoch: 1", "Epoch: 2", "Test set: Average loss: "} {
+	for _, want := range []string{"Total Parameters: 82,474", "NHWC (channels-last) input", "Epoch: 1", "Epoch: 2", "Test set: Average loss: "} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 		}
