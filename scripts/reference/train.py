@@ -370,6 +370,8 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (0: in-process)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="model and inputs in torch.channels_last memory format (the seed's code does not do this)")
     p.add_argument("--train-limit", type=int, default=0, help="use N training images spread over the set")
     p.add_argument("--test-limit", type=int, default=0, help="use N test images spread over the set")
     p.add_argument("--max-steps", type=int, default=0,
@@ -402,14 +404,21 @@ def sync(dev):
         torch.cuda.synchronize(dev)
 
 
-def evaluate(model, loader, dev):
+def to_device(x, y, dev, channels_last):
+    x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, y
+
+
+def evaluate(model, loader, dev, channels_last=False):
     """Mean cross-entropy, correct count, total and seconds of a test pass."""
     t = time.perf_counter()
     model.eval()
     loss_sum, correct, total = 0.0, 0, 0
     with torch.no_grad():
         for x, y in loader:
-            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            x, y = to_device(x, y, dev, channels_last)
             logits = model(x)
             loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()
@@ -472,6 +481,8 @@ def main(argv=None):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     model = NETWORKS[args.model](dropout=args.dropout).to(dev)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     g = torch.Generator()
     g.manual_seed(args.seed)
     pin = dev.type == "cuda"
@@ -511,7 +522,7 @@ def main(argv=None):
         lr = opt.param_groups[0]["lr"]
         batch_id = -1
         for batch_id, (x, y) in enumerate(train_loader):
-            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            x, y = to_device(x, y, dev, args.channels_last)
             lr = opt.param_groups[0]["lr"]
             logits = model(x)
             loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
@@ -532,7 +543,7 @@ def main(argv=None):
         nb = batch_id + 1
         print(f"Loss={loss_sum / max(seen, 1):.4f} Batch_id={batch_id} Accuracy={100 * correct / max(seen, 1):.2f}: "
               f"{nb}/{steps_per_epoch} [{train_seconds:.1f}s, {nb / train_seconds if train_seconds else 0:.2f}it/s]")
-        test_loss, test_correct, test_total, test_seconds = evaluate(model, test_loader, dev)
+        test_loss, test_correct, test_total, test_seconds = evaluate(model, test_loader, dev, args.channels_last)
         print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {test_correct}/{test_total} "
               f"({100 * test_correct / max(test_total, 1):.2f}%)\n", flush=True)
         history.append(dict(
