@@ -315,11 +315,7 @@ func (u *unpickler) step(op byte) (bool, error) {
 		}
 		u.push(g)
 	case opStackGlobal:
-		name, err := u.pop()
-		if err != nil {
-			return false, err
-		}
-		module, err := u.pop()
+		module, name, err := u.pop2()
 		if err != nil {
 			return false, err
 		}
@@ -429,11 +425,7 @@ func (u *unpickler) step(op byte) (bool, error) {
 	case opSetItem, opSetItems:
 		var items []any
 		if op == opSetItem {
-			v, err := u.pop()
-			if err != nil {
-				return false, err
-			}
-			k, err := u.pop()
+			k, v, err := u.pop2()
 			if err != nil {
 				return false, err
 			}
@@ -464,17 +456,9 @@ func (u *unpickler) step(op byte) (bool, error) {
 		}
 		u.push(s)
 	case opReduce:
-		args, err := u.pop()
+		fn, t, err := u.popCall()
 		if err != nil {
 			return false, err
-		}
-		fn, err := u.pop()
-		if err != nil {
-			return false, err
-		}
-		t, ok := args.(Tuple)
-		if !ok {
-			return false, fmt.Errorf("arguments are %s, not a tuple", typeName(args))
 		}
 		v, err := u.call(fn, t)
 		if err != nil {
@@ -482,17 +466,9 @@ func (u *unpickler) step(op byte) (bool, error) {
 		}
 		u.push(v)
 	case opNewObj:
-		args, err := u.pop()
+		cls, t, err := u.popCall()
 		if err != nil {
 			return false, err
-		}
-		cls, err := u.pop()
-		if err != nil {
-			return false, err
-		}
-		t, ok := args.(Tuple)
-		if !ok {
-			return false, fmt.Errorf("arguments are %s, not a tuple", typeName(args))
 		}
 		if cls != callOrderedDict || len(t) != 0 {
 			return false, fmt.Errorf("cannot create a new %s object", typeName(cls))
@@ -538,6 +514,32 @@ func (u *unpickler) pop() (any, error) {
 	v := u.stack[len(u.stack)-1]
 	u.stack = u.stack[:len(u.stack)-1]
 	return v, nil
+}
+
+// pop2 removes the top two items and returns them in the order they were
+// pushed.
+func (u *unpickler) pop2() (a, b any, err error) {
+	if b, err = u.pop(); err != nil {
+		return nil, nil, err
+	}
+	if a, err = u.pop(); err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+// popCall removes a callable and the tuple of its arguments, pushed in that
+// order (REDUCE, NEWOBJ).
+func (u *unpickler) popCall() (fn any, args Tuple, err error) {
+	fn, a, err := u.pop2()
+	if err != nil {
+		return nil, nil, err
+	}
+	args, ok := a.(Tuple)
+	if !ok {
+		return nil, nil, fmt.Errorf("arguments are %s, not a tuple", typeName(a))
+	}
+	return fn, args, nil
 }
 
 func (u *unpickler) top() (any, error) {
