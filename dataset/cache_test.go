@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gotrain/internal/testdir"
 )
 
 // logRecorder is a Logger that keeps what it hears.
@@ -43,7 +45,7 @@ func setsEqual(a, b *Set) bool {
 func cacheFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
-	for _, n := range listDir(t, dir) {
+	for _, n := range testdir.Names(t, dir) {
 		if strings.HasSuffix(n, ".cache") || strings.HasSuffix(n, ".tmp") {
 			out = append(out, n)
 		}
@@ -60,7 +62,7 @@ func TestCacheRoundTrip(t *testing.T) {
 	if err := writeCache(name, key, train, test); err != nil {
 		t.Fatal(err)
 	}
-	if got := listDir(t, filepath.Dir(name)); !slices.Equal(got, []string{"c.cache"}) {
+	if got := testdir.Names(t, filepath.Dir(name)); !slices.Equal(got, []string{"c.cache"}) {
 		t.Fatalf("folder holds %v, want only the cache", got)
 	}
 	fi, err := os.Stat(name)

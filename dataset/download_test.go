@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"gotrain/internal/testdir"
 )
 
 // archiveServer serves a small synthetic binary release built by the test,
@@ -80,7 +82,7 @@ func TestEnsureDownloadsWhenMissing(t *testing.T) {
 	if err := Ensure(context.Background(), dir, opts...); err != nil {
 		t.Fatal(err)
 	}
-	if got := listDir(t, dir); len(got) != 1 || got[0] != OfficialArchive {
+	if got := testdir.Names(t, dir); len(got) != 1 || got[0] != OfficialArchive {
 		t.Fatalf("data folder holds %v, want only %s", got, OfficialArchive)
 	}
 	if data, err := os.ReadFile(filepath.Join(dir, OfficialArchive)); err != nil || !bytes.Equal(data, srv.archive) {
@@ -126,7 +128,7 @@ func TestDownloadFailuresLeaveNothing(t *testing.T) {
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Fatalf("error %v does not wrap %v", err, tc.is)
 			}
-			if got := listDir(t, dir); len(got) != 0 {
+			if got := testdir.Names(t, dir); len(got) != 0 {
 				t.Fatalf("failed download left %v behind", got)
 			}
 		})
@@ -162,7 +164,7 @@ func TestDownloadCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
-	if got := listDir(t, dir); len(got) != 0 {
+	if got := testdir.Names(t, dir); len(got) != 0 {
 		t.Fatalf("cancelled download left %v behind", got)
 	}
 }

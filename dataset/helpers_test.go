@@ -175,20 +175,6 @@ func writeFile(t testing.TB, dir, name string, data []byte) string {
 	return p
 }
 
-// listDir returns the names in dir, hidden ones included.
-func listDir(t testing.TB, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 // mustErr fails unless err is non-nil and its message holds every one of
 // want.
 func mustErr(t testing.TB, err error, want ...string) {

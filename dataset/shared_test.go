@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gotrain/internal/testdir"
 )
 
 // sharedArchive is the project's read-only copy of CIFAR-10 as JPEGs
@@ -151,7 +153,7 @@ func TestSharedArchiveCache(t *testing.T) {
 	if !setsEqual(train, train2) || !setsEqual(test, test2) {
 		t.Fatal("sets from the cache differ")
 	}
-	if names := listDir(t, dir); len(names) != 1 || !strings.HasPrefix(names[0], "cifar10-cifar10-jpeg-") {
+	if names := testdir.Names(t, dir); len(names) != 1 || !strings.HasPrefix(names[0], "cifar10-cifar10-jpeg-") {
 		t.Fatalf("cache folder holds %v", names)
 	}
 }

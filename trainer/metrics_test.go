@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"gotrain/internal/testdir"
 )
 
 func sampleHistory() []EpochMetrics {
@@ -54,7 +56,7 @@ func TestMetricsCSVRoundTrip(t *testing.T) {
 	if got, err := ReadMetricsCSV(path); err != nil || len(got) != 1 {
 		t.Errorf("after rewrite: %d records, %v", len(got), err)
 	}
-	assertOnlyFiles(t, dir, "metrics.csv")
+	testdir.AssertOnly(t, dir, "metrics.csv")
 }
 
 func TestMetricsCSVRejectsBadInput(t *testing.T) {
@@ -111,7 +113,7 @@ func TestMetricsJSONRoundTrip(t *testing.T) {
 	if generic[0]["test_acc"] != 41.31 || generic[1]["epoch"] != 2.0 {
 		t.Errorf("values: %v", generic)
 	}
-	assertOnlyFiles(t, dir, "metrics.json")
+	testdir.AssertOnly(t, dir, "metrics.json")
 }
 
 // A diverged run has NaN losses; the history must still be written.

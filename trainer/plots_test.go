@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"gotrain/internal/testdir"
 )
 
 // decodePNG reads path as a PNG and checks its size.
@@ -100,7 +102,7 @@ func TestPlotLossAndAccuracy(t *testing.T) {
 			t.Errorf("%s: only %d white pixels", name, n)
 		}
 	}
-	assertOnlyFiles(t, dir, "accuracy.png", "loss.png")
+	testdir.AssertOnly(t, dir, "accuracy.png", "loss.png")
 
 	// A diverged epoch is skipped, not an error; nothing finite is one.
 	h[5].TrainLoss = math.NaN()
@@ -110,7 +112,7 @@ func TestPlotLossAndAccuracy(t *testing.T) {
 	if err := PlotLoss(filepath.Join(dir, "empty.png"), nil); err == nil {
 		t.Error("empty history plotted without error")
 	}
-	assertOnlyFiles(t, dir, "accuracy.png", "loss.png")
+	testdir.AssertOnly(t, dir, "accuracy.png", "loss.png")
 }
 
 func TestPlotLR(t *testing.T) {
@@ -134,7 +136,7 @@ func TestPlotLR(t *testing.T) {
 	if err := PlotLR(filepath.Join(dir, "none.png"), nil); err == nil {
 		t.Error("empty schedule plotted without error")
 	}
-	assertOnlyFiles(t, dir, "lr.png")
+	testdir.AssertOnly(t, dir, "lr.png")
 }
 
 var cifarClasses = []string{"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
@@ -164,7 +166,7 @@ func TestPlotConfusionMatrix(t *testing.T) {
 	if n := nearColor(cc, dark); n < 10*400 {
 		t.Errorf("%d dark-blue pixels for the diagonal", n)
 	}
-	assertOnlyFiles(t, dir, "confusion.png")
+	testdir.AssertOnly(t, dir, "confusion.png")
 }
 
 func TestPlotConfusionMatrixRejectsBadShapes(t *testing.T) {
@@ -187,7 +189,7 @@ func TestPlotConfusionMatrixRejectsBadShapes(t *testing.T) {
 			t.Errorf("%s: error = %v, want an error naming the file", name, err)
 		}
 	}
-	assertOnlyFiles(t, dir)
+	testdir.AssertOnly(t, dir)
 }
 
 func TestConfusionMatrix(t *testing.T) {

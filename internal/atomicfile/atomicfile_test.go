@@ -5,30 +5,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
-)
 
-// assertOnlyFiles fails unless dir holds exactly the named entries (so no
-// temporary file was left behind).
-func assertOnlyFiles(t *testing.T, dir string, names ...string) {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range entries {
-		got = append(got, e.Name())
-	}
-	slices.Sort(got)
-	slices.Sort(names)
-	if !slices.Equal(got, names) {
-		t.Errorf("%s holds %q, want %q", dir, got, names)
-	}
-}
+	"gotrain/internal/testdir"
+)
 
 func TestWrite(t *testing.T) {
 	dir := t.TempDir()
@@ -60,14 +42,14 @@ func TestWrite(t *testing.T) {
 	if data, _ := os.ReadFile(path); string(data) != "first" {
 		t.Errorf("old file changed to %d bytes", len(data))
 	}
-	assertOnlyFiles(t, dir, "out.txt")
+	testdir.AssertOnly(t, dir, "out.txt")
 
 	// So does a panicking one.
 	func() {
 		defer func() { recover() }()
 		Write(path, func(w io.Writer) error { panic("bug") })
 	}()
-	assertOnlyFiles(t, dir, "out.txt")
+	testdir.AssertOnly(t, dir, "out.txt")
 
 	// Replacing works and leaves nothing else.
 	if err := Write(path, func(w io.Writer) error {
@@ -79,7 +61,7 @@ func TestWrite(t *testing.T) {
 	if data, _ := os.ReadFile(path); string(data) != "second" {
 		t.Errorf("content %q", data)
 	}
-	assertOnlyFiles(t, dir, "out.txt")
+	testdir.AssertOnly(t, dir, "out.txt")
 }
 
 func TestWriteErrors(t *testing.T) {
@@ -100,7 +82,7 @@ func TestWriteErrors(t *testing.T) {
 	if err := Write(target, ok); err == nil {
 		t.Error("writing over a directory succeeded")
 	}
-	assertOnlyFiles(t, dir, "d")
+	testdir.AssertOnly(t, dir, "d")
 
 	if err := Write(dir+string(filepath.Separator), ok); err == nil {
 		t.Error("a path ending in a separator was accepted")
@@ -119,7 +101,7 @@ func TestWriteRelativePath(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(dir, "rel.txt")); err != nil || string(data) != "r" {
 		t.Errorf("rel.txt: %q, %v", data, err)
 	}
-	assertOnlyFiles(t, dir, "rel.txt")
+	testdir.AssertOnly(t, dir, "rel.txt")
 }
 
 // TestWriteRemovesStaleTemporaries checks that leftovers of a crashed
@@ -150,7 +132,7 @@ func TestWriteRemovesStaleTemporaries(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("got %v, want the fill error", err)
 	}
-	assertOnlyFiles(t, dir, ".f.bin.tmp-222", "f.bin")
+	testdir.AssertOnly(t, dir, ".f.bin.tmp-222", "f.bin")
 	if data, _ := os.ReadFile(name); string(data) != "old" {
 		t.Fatalf("failed write changed the file to %q", data)
 	}
