@@ -84,7 +84,7 @@ func Evaluate(ctx context.Context, net *model.Net, set *dataset.Set, dev torch.D
 		return nil, err
 	}
 	defer l.Close()
-	r, err := evaluate(net, l, dev, dev.Type == torch.CPUType)
+	r, err := evaluate(net, l, dev, prefersChannelsLast(dev))
 	if err != nil {
 		return nil, err
 	}

@@ -194,8 +194,11 @@ func ResolveDevice(s string) (torch.Device, error) {
 // (docs/results/bench-*.md); no on CUDA, where it has not been measured.
 func ChannelsLastByDefault(s string) bool {
 	dev, err := ResolveDevice(s)
-	return err == nil && dev.Type == torch.CPUType
+	return err == nil && prefersChannelsLast(dev)
 }
+
+// prefersChannelsLast is the layout choice behind ChannelsLastByDefault.
+func prefersChannelsLast(dev torch.Device) bool { return dev.Type == torch.CPUType }
 
 // evalBatch is the batch size of test passes: the training batch size, as
 // larger batches were slower per image on CPU (oneDNN working sets that
