@@ -188,13 +188,10 @@ t0=$(now_ns)
 make -j"$(nproc)" "${MAKE_ARGS[@]}" 2>&1 | tee "$OUT/build.log"
 rc=${PIPESTATUS[0]}
 if [ "$rc" -ne 0 ] && grep -q 'C++20 or later' "$OUT/build.log"; then
-	# Newer PyTorch headers refuse C++17, which the Makefile fixes; retry
-	# with the Makefile's flags given whole, in C++20.
-	note "build: these torch headers need C++20; the Makefile's -std=c++17 must become configurable. Retrying with C++20."
-	ABI=$(tinfo cxx11_abi)
-	make -j"$(nproc)" "${MAKE_ARGS[@]}" \
-		"CXXFLAGS=-O2 -std=c++20 -fPIC -Wall -Wno-unused-parameter -D_GLIBCXX_USE_CXX11_ABI=${ABI:-1} -isystem $LIBTORCH/include -isystem $LIBTORCH/include/torch/csrc/api/include" \
-		2>&1 | tee -a "$OUT/build.log"
+	# Newer PyTorch headers may refuse C++17: retry with the Makefile's CXXSTD.
+	note "build: these torch headers need C++20; retrying with CXXSTD=c++20"
+	rm -rf "$BUILD/obj"
+	make -j"$(nproc)" "${MAKE_ARGS[@]}" CXXSTD=c++20 2>&1 | tee -a "$OUT/build.log"
 	rc=${PIPESTATUS[0]}
 fi
 note "build: make ${MAKE_ARGS[*]} -> exit $rc in $(since "$t0")s"
