@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Bump on any change to this header; the Go side refuses a mismatch. */
-#define CT_ABI_VERSION 8
+#define CT_ABI_VERSION 9
 
 typedef struct ct_tensor_s *ct_tensor;
 typedef struct ct_module_s *ct_module;
@@ -154,6 +154,17 @@ ct_error ct_uniform_(ct_tensor self, double lo, double hi);
 /* Replaces self's data with src's (dtype and device too), keeping self's
  * identity and autograd leaf status, like `param.data = src` in Python. */
 ct_error ct_tensor_set_data(ct_tensor self, ct_tensor src);
+
+/* ---- lists of tensors (torch._foreach_*) ----
+ * One call over n tensors; on CUDA libtorch runs each as a few fused
+ * kernels instead of one per tensor. xs[i] and ys[i] must agree in shape,
+ * and all tensors in one call in dtype and device. */
+/* out[i] = xs[i] + alpha*ys[i]; out is an array of n handles. */
+ct_error ct_foreach_add(const ct_tensor *xs, const ct_tensor *ys, int n, double alpha, ct_tensor *out);
+/* xs[i] += alpha*ys[i] */
+ct_error ct_foreach_add_(const ct_tensor *xs, const ct_tensor *ys, int n, double alpha);
+/* xs[i] *= s */
+ct_error ct_foreach_mul_scalar_(const ct_tensor *xs, int n, double s);
 
 /* ---- TorchScript modules ---- */
 void ct_module_free(ct_module m);

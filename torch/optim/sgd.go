@@ -59,53 +59,76 @@ func (o *SGD) ZeroGrad() error {
 //	buf = d (first step), else buf = momentum*buf + (1-dampening)*d
 //	d = d + momentum*buf (nesterov), else d = buf
 //	p = p - lr*d
+//
+// Like PyTorch's multi-tensor ("foreach") implementation, each line runs
+// once over the list of all such parameters, so on CUDA a step is a handful
+// of fused kernels however many parameters the model has.
 func (o *SGD) Step() error {
-	return torch.NoGrad(func() error {
+	err := torch.NoGrad(func() error {
 		s := torch.NewScope()
 		defer s.Close()
+		var idx []int // indices into o.params of the parameters with a gradient
+		var ps, grads []*torch.Tensor
 		for i, p := range o.params {
-			if err := o.update(i, p.Tensor); err != nil {
-				return fmt.Errorf("optim: SGD step on %s: %w", p.Name, err)
+			g, err := p.Tensor.Grad()
+			if err != nil {
+				return fmt.Errorf("gradient of %s: %w", p.Name, err)
+			}
+			if g != nil {
+				idx, ps, grads = append(idx, i), append(ps, p.Tensor), append(grads, g)
 			}
 		}
-		return nil
+		if len(ps) == 0 {
+			return nil
+		}
+		d := grads
+		var err error
+		if o.WeightDecay != 0 {
+			if d, err = torch.ForeachAdd(grads, ps, o.WeightDecay); err != nil {
+				return err
+			}
+		}
+		if o.Momentum != 0 {
+			if d, err = o.momentum(idx, d); err != nil {
+				return err
+			}
+		}
+		return torch.ForeachAdd_(ps, d, -o.LR)
 	})
+	if err != nil {
+		return fmt.Errorf("optim: SGD step: %w", err)
+	}
+	return nil
 }
 
-func (o *SGD) update(i int, p *torch.Tensor) error {
-	d, err := p.Grad()
-	if err != nil || d == nil {
-		return err
-	}
-	if o.WeightDecay != 0 {
-		if d, err = torch.AddScaled(d, p, o.WeightDecay); err != nil {
-			return err
-		}
-	}
-	if o.Momentum != 0 {
-		buf := o.bufs[i]
-		if buf == nil {
-			if buf, err = d.Clone(); err != nil {
-				return err
+// momentum updates the buffers of the parameters idx with their steps d
+// and returns the steps to take: the buffers, or d + momentum*buffers with
+// Nesterov momentum.
+func (o *SGD) momentum(idx []int, d []*torch.Tensor) ([]*torch.Tensor, error) {
+	var old, oldD []*torch.Tensor // existing buffers and their parameters' d
+	bufs := make([]*torch.Tensor, len(idx))
+	for j, i := range idx {
+		if o.bufs[i] == nil { // first step: the buffer starts as d
+			buf, err := d[j].Clone()
+			if err != nil {
+				return nil, err
 			}
 			o.bufs[i] = torch.Keep(buf)
 		} else {
-			if err := buf.MulScalar_(o.Momentum); err != nil {
-				return err
-			}
-			if err := buf.Add_(d, 1-o.Dampening); err != nil {
-				return err
-			}
+			old, oldD = append(old, o.bufs[i]), append(oldD, d[j])
 		}
-		if o.Nesterov {
-			if d, err = torch.AddScaled(d, buf, o.Momentum); err != nil {
-				return err
-			}
-		} else {
-			d = buf
-		}
+		bufs[j] = o.bufs[i]
 	}
-	return p.Add_(d, -o.LR)
+	if err := torch.ForeachMulScalar_(old, o.Momentum); err != nil {
+		return nil, err
+	}
+	if err := torch.ForeachAdd_(old, oldD, 1-o.Dampening); err != nil {
+		return nil, err
+	}
+	if o.Nesterov {
+		return torch.ForeachAdd(d, bufs, o.Momentum)
+	}
+	return bufs, nil
 }
 
 // State returns the momentum buffers named as in PyTorch's optimizer

@@ -2,6 +2,7 @@ package optim_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os/exec"
 	"strings"
@@ -12,37 +13,42 @@ import (
 	"gotrain/torch/optim"
 )
 
-// sgdReference runs torch.optim.SGD on a parameter p0 with the gradients
-// grads (one per step) and learning rates lrs, and returns p after each step.
+// sgdReference runs torch.optim.SGD over parameters p0 (lists of
+// different lengths) with the gradients grads (per step, per parameter;
+// null for none) and learning rates lrs, and returns the parameters after
+// each step.
 const sgdReference = `
 import json, sys, torch
 c = json.load(sys.stdin)
-p = torch.nn.Parameter(torch.tensor(c["p0"], dtype=torch.float64))
-opt = torch.optim.SGD([p], lr=c["lrs"][0], momentum=c["momentum"], dampening=c["dampening"],
+ps = [torch.nn.Parameter(torch.tensor(p, dtype=torch.float64)) for p in c["p0"]]
+opt = torch.optim.SGD(ps, lr=c["lrs"][0], momentum=c["momentum"], dampening=c["dampening"],
                       weight_decay=c["weight_decay"], nesterov=c["nesterov"])
 out = []
-for g, lr in zip(c["grads"], c["lrs"]):
+for gs, lr in zip(c["grads"], c["lrs"]):
     opt.param_groups[0]["lr"] = lr
-    p.grad = torch.tensor(g, dtype=torch.float64)
+    for p, g in zip(ps, gs):
+        p.grad = None if g is None else torch.tensor(g, dtype=torch.float64)
     opt.step()
-    out.append(p.detach().tolist())
+    out.append([p.detach().tolist() for p in ps])
 json.dump(out, sys.stdout)
 `
 
 // TestSGDMatchesPyTorch checks SGD step by step against torch.optim.SGD
-// with momentum, dampening, Nesterov momentum and weight decay, and a
-// learning rate that changes every step as a scheduler's does.
+// with momentum, dampening, Nesterov momentum and weight decay, a learning
+// rate that changes every step as a scheduler's does, and three parameters
+// of which the last has no gradient in some steps (it must then be left
+// alone, its momentum buffer made only at its first gradient).
 func TestSGDMatchesPyTorch(t *testing.T) {
 	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
 		t.Skipf("skipping: /usr/bin/python3 with torch is not available: %v", err)
 	}
-	p0 := []float64{0.5, -1.25, 2, 0.125, -0.75}
-	grads := [][]float64{
-		{0.1, -0.2, 0.3, 0, 1},
-		{-0.4, 0.5, 0.25, 0.75, -1},
-		{0.3, 0.3, -0.3, -0.6, 0.2},
-		{1, -1, 0.5, 0.05, 0},
-		{-0.2, 0.1, 0, 0.4, -0.3},
+	p0 := [][]float64{{0.5, -1.25, 2, 0.125, -0.75}, {1.5, -0.5}, {0.25, 0.5, -2}}
+	grads := [][][]float64{
+		{{0.1, -0.2, 0.3, 0, 1}, {0.5, -0.5}, nil},
+		{{-0.4, 0.5, 0.25, 0.75, -1}, {0, 1}, {0.2, -0.1, 0.3}},
+		{{0.3, 0.3, -0.3, -0.6, 0.2}, {-0.25, 0.75}, nil},
+		{{1, -1, 0.5, 0.05, 0}, {0.1, 0.2}, {-0.5, 0.4, 0.1}},
+		{{-0.2, 0.1, 0, 0.4, -0.3}, {1, -1}, {0.3, 0.3, 0.3}},
 	}
 	lrs := []float64{0.1, 0.05, 0.2, 0.01, 0.3}
 	for _, c := range []optim.SGDConfig{
@@ -60,40 +66,46 @@ func TestSGDMatchesPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%+v: reference: %v", c, err)
 		}
-		var want [][]float64
+		var want [][][]float64
 		if err := json.Unmarshal(out, &want); err != nil {
 			t.Fatal(err)
 		}
 
-		p := torch.Keep(torch.Must(torch.FromSlice(p0)))
-		if err := p.SetRequiresGrad(true); err != nil {
-			t.Fatal(err)
+		var params []nn.NamedTensor
+		for i, v := range p0 {
+			p := torch.Keep(torch.Must(torch.FromSlice(v)))
+			if err := p.SetRequiresGrad(true); err != nil {
+				t.Fatal(err)
+			}
+			params = append(params, nn.NamedTensor{Name: fmt.Sprint("p", i), Tensor: p})
 		}
 		c.LR = lrs[0]
-		opt, err := optim.NewSGD([]nn.NamedTensor{{Name: "p", Tensor: p}}, c)
+		opt, err := optim.NewSGD(params, c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for step, g := range grads {
-			// Give p the gradient g through autograd: d(sum(p*g))/dp = g.
+		for step, gs := range grads {
 			err := torch.WithScope(func() error {
-				gt, err := torch.FromSlice(g)
-				if err != nil {
-					return err
-				}
-				prod, err := torch.Mul(p, gt)
-				if err != nil {
-					return err
-				}
-				loss, err := prod.Sum()
-				if err != nil {
-					return err
-				}
 				if err := opt.ZeroGrad(); err != nil {
 					return err
 				}
-				if err := loss.Backward(); err != nil {
-					return err
+				// Give each parameter its gradient through autograd:
+				// d(sum(p*g))/dp = g.
+				for i, g := range gs {
+					if g == nil {
+						continue
+					}
+					prod, err := torch.Mul(params[i].Tensor, torch.Must(torch.FromSlice(g)))
+					if err != nil {
+						return err
+					}
+					loss, err := prod.Sum()
+					if err != nil {
+						return err
+					}
+					if err := loss.Backward(); err != nil {
+						return err
+					}
 				}
 				opt.LR = lrs[step]
 				return opt.Step()
@@ -101,18 +113,22 @@ func TestSGDMatchesPyTorch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := torch.Must(torch.ToSlice[float64](p))
-			for i := range got {
-				if math.Abs(got[i]-want[step][i]) > 1e-12 {
-					t.Fatalf("%+v step %d: p = %v, PyTorch %v", c, step, got, want[step])
+			for i, p := range params {
+				got := torch.Must(torch.ToSlice[float64](p.Tensor))
+				for k := range got {
+					if math.Abs(got[k]-want[step][i][k]) > 1e-12 {
+						t.Fatalf("%+v step %d: %s = %v, PyTorch %v", c, step, p.Name, got, want[step][i])
+					}
 				}
 			}
 		}
-		if n := len(opt.State()); (c.Momentum != 0) != (n == 1) {
-			t.Errorf("%+v: %d momentum buffers", c, n)
+		if n := len(opt.State()); (c.Momentum != 0) != (n == len(params)) {
+			t.Errorf("%+v: %d momentum buffers for %d parameters", c, n, len(params))
 		}
 		opt.Free()
-		p.Free()
+		for _, p := range params {
+			p.Tensor.Free()
+		}
 	}
 }
 
