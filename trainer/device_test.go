@@ -1,24 +1,33 @@
 package trainer
 
 import (
+	"runtime"
 	"testing"
 
 	"gotrain/torch"
 )
 
-func TestChannelsLastByDefault(t *testing.T) {
+func TestDefaultsFor(t *testing.T) {
+	n := runtime.NumCPU()
+	cpu := DeviceDefaults{Threads: n, Workers: n, ChannelsLast: true}
+	cuda := DeviceDefaults{Threads: min(2, n), Workers: min(8, n), ChannelsLast: false}
+	auto := cpu
+	if torch.CUDAIsAvailable() {
+		auto = cuda
+	}
 	for _, c := range []struct {
 		device string
-		want   bool
+		want   DeviceDefaults
 	}{
-		{"cpu", true},
-		{"cuda", false},
-		{"cuda:1", false},
-		{"tpu", false}, // not a device: left to ResolveDevice to report
-		{"auto", !torch.CUDAIsAvailable()},
+		{"cpu", cpu},
+		{"cuda", cuda},
+		{"cuda:1", cuda},
+		{"auto", auto},
+		{"", auto},
+		{"tpu", cpu}, // not a device: left to ResolveDevice to report
 	} {
-		if got := ChannelsLastByDefault(c.device); got != c.want {
-			t.Errorf("ChannelsLastByDefault(%q) = %v, want %v", c.device, got, c.want)
+		if got := DefaultsFor(c.device); got != c.want {
+			t.Errorf("DefaultsFor(%q) = %+v, want %+v", c.device, got, c.want)
 		}
 	}
 }

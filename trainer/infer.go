@@ -74,7 +74,7 @@ func (e *Evaluation) ClassAccuracy() []float64 {
 }
 
 // Evaluate runs net over a test set on dev, feeding channels-last images on
-// the CPU (see ChannelsLastByDefault).
+// the CPU (see DeviceDefaults).
 func Evaluate(ctx context.Context, net *model.Net, set *dataset.Set, dev torch.Device, batch, workers int) (*Evaluation, error) {
 	if err := nn.To(net, dev); err != nil {
 		return nil, err

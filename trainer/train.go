@@ -175,31 +175,6 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	return r.loop(ctx)
 }
 
-// ResolveDevice maps "auto" (or "") to CUDA when available, else the CPU,
-// and parses and checks any other device name.
-func ResolveDevice(s string) (torch.Device, error) {
-	if s == "auto" || s == "" {
-		if torch.CUDAIsAvailable() {
-			return torch.CUDA(0), nil
-		}
-		return torch.CPU, nil
-	}
-	return torch.ParseDevice(s)
-}
-
-// ChannelsLastByDefault reports whether images go to the network in NHWC
-// (channels-last) layout on the device named s when the user does not say:
-// yes on the CPU, where oneDNN's convolutions skip their layout conversions
-// and run the default network about twice as fast per step
-// (docs/results/bench-*.md); no on CUDA, where it has not been measured.
-func ChannelsLastByDefault(s string) bool {
-	dev, err := ResolveDevice(s)
-	return err == nil && prefersChannelsLast(dev)
-}
-
-// prefersChannelsLast is the layout choice behind ChannelsLastByDefault.
-func prefersChannelsLast(dev torch.Device) bool { return dev.Type == torch.CPUType }
-
 // evalBatch is the batch size of test passes: the training batch size, as
 // larger batches were slower per image on CPU (oneDNN working sets that
 // outgrow the caches).

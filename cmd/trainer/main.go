@@ -156,9 +156,9 @@ func trainFlags(d trainer.Config) []cli.Flag {
 		&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "random seed (weights, shuffling, augmentation, dropout)"},
 		&cli.BoolFlag{Name: "augment", Value: d.Augment, Usage: "apply the seed's augmentations to training images"},
 		&cli.StringFlag{Name: "device", Value: d.Device, Usage: "auto, cpu, cuda or cuda:N"},
-		&cli.IntFlag{Name: "threads", Value: d.Threads, Usage: "libtorch intra-op threads"},
-		&cli.IntFlag{Name: "workers", Value: d.Workers, Usage: "data loader goroutines"},
-		&cli.BoolFlag{Name: "channels-last", Usage: "feed images in NHWC memory layout (default: on for the CPU, where oneDNN's convolutions run faster with it; off for CUDA)"},
+		&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads", DefaultText: fmt.Sprintf("all %d CPUs on the CPU, 2 on CUDA", d.Threads)},
+		&cli.IntFlag{Name: "workers", Usage: "data loader goroutines", DefaultText: fmt.Sprintf("all %d CPUs on the CPU, at most 8 on CUDA", d.Workers)},
+		&cli.BoolFlag{Name: "channels-last", Usage: "feed images in NHWC memory layout", DefaultText: "on for the CPU, where oneDNN's convolutions run faster with it; off for CUDA"},
 		&cli.IntFlag{Name: "train-limit", Usage: "use only N training images, spread over the classes (quick runs)"},
 		&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes (quick runs)"},
 		&cli.StringFlag{Name: "resume", Usage: "continue the run in this checkpoint file or output folder (its configuration is reused; only -threads, -workers and -device may be changed)"},
@@ -167,9 +167,17 @@ func trainFlags(d trainer.Config) []cli.Flag {
 }
 
 func configFrom(c *cli.Context) trainer.Config {
-	channelsLast := c.Bool("channels-last")
-	if !c.IsSet("channels-last") {
-		channelsLast = trainer.ChannelsLastByDefault(c.String("device"))
+	// Threads, workers and layout default by device (trainer.DefaultsFor).
+	d := trainer.DefaultsFor(c.String("device"))
+	threads, workers, channelsLast := d.Threads, d.Workers, d.ChannelsLast
+	if c.IsSet("threads") {
+		threads = c.Int("threads")
+	}
+	if c.IsSet("workers") {
+		workers = c.Int("workers")
+	}
+	if c.IsSet("channels-last") {
+		channelsLast = c.Bool("channels-last")
 	}
 	return trainer.Config{
 		Model: c.String("model"), Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"),
@@ -177,7 +185,7 @@ func configFrom(c *cli.Context) trainer.Config {
 		WeightDecay: c.Float64("weight-decay"), Dropout: c.Float64("dropout"),
 		LabelSmoothing: c.Float64("label-smoothing"), PctStart: trainer.DefaultConfig().PctStart,
 		Seed: c.Uint64("seed"), Augment: c.Bool("augment"), Data: c.String("data"), Out: c.String("out"),
-		Device: c.String("device"), Threads: c.Int("threads"), Workers: c.Int("workers"),
+		Device: c.String("device"), Threads: threads, Workers: workers,
 		ChannelsLast: channelsLast, TrainLimit: c.Int("train-limit"), TestLimit: c.Int("test-limit"),
 	}
 }
