@@ -36,6 +36,8 @@
 #   scripts/gpu_check.sh --cpu-smoke                 # or CPU_SMOKE=1
 #   BUILD=.device/build-smoke scripts/gpu_check.sh --cpu-smoke   # leave build/ alone
 #
+# (make test runs this mode: cmd/trainer/gpucheck_test.go.)
+#
 # Settings (flags override the environment):
 #   --cpu-smoke | CPU_SMOKE=1   CPU mode (defaults: LIBTORCH=/usr, EPOCHS=1, DEVICE=cpu,
 #                               TRAIN_LIMIT=256, TEST_LIMIT=500, THREADS=2, WORKERS=2)
@@ -283,6 +285,11 @@ if h:
           f"{sum(r['images_per_sec'] for r in rest) / len(rest):.0f} images/s, test pass "
           f"{sum(r['test_seconds'] for r in rest) / len(rest):.2f}s; total "
           f"{sum(r['epoch_seconds'] for r in h):.1f}s")
+    if epochs == 20 and device.startswith("cuda"):
+        total = sum(r['epoch_seconds'] for r in h)
+        met = total < 60 and last['test_acc'] >= 85
+        print(f"goal (20 epochs in under 60 s at 85%+ test accuracy): {'met' if met else 'not met'} "
+              f"({total:.1f} s, {last['test_acc']:.2f}%)")
     for r in h:
         for k, v in r.items():
             if v is None:
