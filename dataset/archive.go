@@ -37,7 +37,9 @@ func readArchive(name string) ([]*entry, error) {
 			break
 		}
 		if err != nil {
-			if n == 0 && errors.Is(err, tar.ErrHeader) {
+			// Before the first header, a bad header or a file shorter than
+			// one (512 bytes) means this is no tar at all.
+			if n == 0 && (errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF)) {
 				return nil, fmt.Errorf("%s: not a .tar or .tar.gz archive: %w", name, err)
 			}
 			return nil, fmt.Errorf("%s: %w", name, err)

@@ -168,6 +168,11 @@ func TestLoadBinaryErrors(t *testing.T) {
 		_, _, err := Load(p, "")
 		mustErr(t, err, p, "not a .tar or .tar.gz archive")
 	})
+	t.Run("short file, not an archive", func(t *testing.T) {
+		p := writeFile(t, t.TempDir(), "c.tar.gz", []byte("garbage\n"))
+		_, _, err := Load(p, "")
+		mustErr(t, err, p, "not a .tar or .tar.gz archive")
+	})
 	t.Run("archive without data", func(t *testing.T) {
 		p := writeFile(t, t.TempDir(), "c.tar", tarBytes(t, []file{{"README", []byte("hi")}}, false))
 		_, _, err := Load(p, "")
