@@ -343,16 +343,16 @@ func ExportTorchScript(m nn.Module, path string) error {
 	defer sm.Free()
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
-		return err
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	tmp.Close()
 	if err := sm.Save(tmp.Name()); err != nil {
 		os.Remove(tmp.Name())
-		return err
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())
-		return err
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }

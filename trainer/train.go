@@ -108,10 +108,6 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("output folder: %w", err)
 	}
-	train, test, err := loadData(ctx, cfg, log)
-	if err != nil {
-		return nil, err
-	}
 	if err := torch.ManualSeed(cfg.Seed); err != nil {
 		return nil, err
 	}
@@ -120,10 +116,16 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer nn.Free(net)
+	// Weights that do not fit fail here, before a data set is read or
+	// downloaded.
 	if o.InitFrom != "" && ck == nil {
 		if err := InitFrom(net, o.InitFrom, log); err != nil {
 			return nil, err
 		}
+	}
+	train, test, err := loadData(ctx, cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	opt, err := optim.NewSGD(nn.NamedParameters(net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay})
 	if err != nil {

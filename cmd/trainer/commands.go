@@ -218,7 +218,7 @@ func exportCommand(log *logrus.Logger) *cli.Command {
 			out := c.String("o")
 			if dir := filepath.Dir(out); dir != "" {
 				if err := os.MkdirAll(dir, 0o755); err != nil {
-					return err
+					return fmt.Errorf("export: output folder for %s: %w", out, err)
 				}
 			}
 			if format == "torchscript" {

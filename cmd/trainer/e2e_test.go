@@ -288,8 +288,11 @@ func TestBadInput(t *testing.T) {
 		{"bad device", []string{"-device", "tpu", "-data", archive, "-out", t.TempDir()}, 1, `bad device "tpu"`},
 		{"missing checkpoint", []string{"-resume", "/nonexistent/ckpt.pt"}, 1, "/nonexistent/ckpt.pt"},
 		{"checkpoint of another model", []string{"evaluate", "-weights", ckpt, "-model", "sepnet"}, 1, `checkpoint of model "seed", not "sepnet"`},
-		{"weights of another model", []string{"-model", "sepnet", "-init-from", filepath.Join(seedOut, trainer.StateDictFile), "-data", archive, "-out", t.TempDir()}, 1, "c1.0.weight has shape [16 3 3 3] in the file, [32 3 3 3] in the model"},
+		// Checked before the data (here none) is read.
+		{"weights of another model", []string{"-model", "sepnet", "-init-from", filepath.Join(seedOut, trainer.StateDictFile), "-data", "/nonexistent/cifar", "-out", t.TempDir()}, 1, "c1.0.weight has shape [16 3 3 3] in the file, [32 3 3 3] in the model"},
 		{"corrupt weights", []string{"evaluate", "-weights", garbage}, 1, "cifar.tar.gz"},
+		{"export where no file can be made", []string{"export", "-weights", ckpt, "-format", "torchscript", "-o", "/proc/m.pt"}, 1, "writing /proc/m.pt"},
+		{"export under a file", []string{"export", "-weights", ckpt, "-format", "torchscript", "-o", filepath.Join(garbage, "m.pt")}, 1, filepath.Join(garbage, "m.pt")},
 		{"predict without images", []string{"predict", "-weights", ckpt}, 2, "no image files"},
 		{"predict missing image", []string{"predict", "-weights", ckpt, "/nonexistent.png"}, 1, "/nonexistent.png"},
 	}
