@@ -414,19 +414,19 @@ static std::vector<at::Tensor> ct_list(const ct_tensor *xs, int n) {
 
 ct_error ct_foreach_add(const ct_tensor *xs, const ct_tensor *ys, int n, double alpha, ct_tensor *out) {
   CT_TRY
-  auto r = at::_foreach_add(ct_list(xs, n), ct_list(ys, n), alpha);
+  auto r = at::_foreach_add(ct_list(xs, n), ct_list(ys, n), at::Scalar(alpha));
   for (int i = 0; i < n; i++) out[i] = ct_wrap(std::move(r[i]));
   CT_CATCH
 }
 
 ct_error ct_foreach_add_(const ct_tensor *xs, const ct_tensor *ys, int n, double alpha) {
   CT_TRY
-  at::_foreach_add_(ct_list(xs, n), ct_list(ys, n), alpha);
+  at::_foreach_add_(ct_list(xs, n), ct_list(ys, n), at::Scalar(alpha));
   CT_CATCH
 }
 
 ct_error ct_foreach_mul_scalar_(const ct_tensor *xs, int n, double s) {
   CT_TRY
-  at::_foreach_mul_(ct_list(xs, n), s);
+  at::_foreach_mul_(ct_list(xs, n), at::Scalar(s));
   CT_CATCH
 }
