@@ -17,8 +17,8 @@
 #
 # Other versions: --build-arg PYTORCH_IMAGE=pytorch/pytorch:<version>-cuda<X.Y>-cudnn9-devel
 # (a devel image: the build needs g++; the CUDA version must suit the host's
-# driver). PyTorch releases whose headers demand C++20 need the Makefile's
-# -std=c++17 changed first.
+# driver). For PyTorch releases whose headers demand C++20, add CXXSTD=c++20
+# to the two make lines below.
 
 ARG PYTORCH_IMAGE=pytorch/pytorch:2.7.1-cuda12.8-cudnn9-devel
 ARG GO_IMAGE=golang:1.26
