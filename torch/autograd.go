@@ -58,6 +58,27 @@ func NoGrad(f func() error) error {
 	return f()
 }
 
+// AutocastCPU runs f with CPU autocast on for the calling goroutine, like
+// `with torch.autocast("cpu"):` (bfloat16): convolutions and matrix
+// products take and give bfloat16 tensors, the ops libtorch keeps in
+// float32 (losses, softmax, ...) run in float32, and everything else in the
+// type of its inputs. Parameters stay float32, and the backward pass, run
+// after f, follows the types chosen in the forward pass. It pays on CPUs
+// with bfloat16 instructions (AVX512-BF16, AMX); elsewhere oneDNN emulates
+// them, slowly. The goroutine stays on its OS thread meanwhile, since
+// libtorch keeps the autocast state per thread.
+func AutocastCPU(f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	prev := C.ct_is_autocast_cpu()
+	C.ct_set_autocast_cpu(1)
+	defer C.ct_set_autocast_cpu(prev)
+	return f()
+}
+
+// IsAutocastCPU reports whether CPU autocast is on for the calling thread.
+func IsAutocastCPU() bool { return C.ct_is_autocast_cpu() != 0 }
+
 // IsGradEnabled reports whether gradient recording is on for the calling thread.
 func IsGradEnabled() bool { return C.ct_is_grad_enabled() != 0 }
 

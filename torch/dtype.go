@@ -22,6 +22,9 @@ const (
 	Float32 DType = 6
 	Float64 DType = 7
 	Bool    DType = 11
+	// BFloat16 has no Go element type: tensors of it come from libtorch
+	// (e.g. under AutocastCPU) and are read after a conversion.
+	BFloat16 DType = 15
 )
 
 // Size returns the number of bytes of one element.
@@ -29,6 +32,8 @@ func (d DType) Size() int {
 	switch d {
 	case Uint8, Bool:
 		return 1
+	case BFloat16:
+		return 2
 	case Int32, Float32:
 		return 4
 	case Int64, Float64:
@@ -52,6 +57,8 @@ func (d DType) String() string {
 		return "float64"
 	case Bool:
 		return "bool"
+	case BFloat16:
+		return "bfloat16"
 	}
 	return "dtype(" + strconv.Itoa(int(d)) + ")"
 }

@@ -28,6 +28,9 @@ type Config struct {
 	Threads        int     `json:"threads"`
 	Workers        int     `json:"workers"`
 	ChannelsLast   bool    `json:"channels_last"`
+	// Autocast runs the forward passes under CPU autocast (bfloat16
+	// convolutions and matrix products, torch.autocast("cpu")).
+	Autocast bool `json:"autocast,omitempty"`
 	// Limits for quick runs and tests: use only N images, spread evenly
 	// over the set (0: all).
 	TrainLimit int `json:"train_limit"`

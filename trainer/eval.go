@@ -18,9 +18,10 @@ type evalResult struct {
 	Seconds   float64
 }
 
-// evaluate runs m in evaluation mode without autograd over every batch of
-// the loader and returns the mean loss, accuracy and confusion matrix.
-func evaluate(m nn.Module, loader *dataset.Loader, dev torch.Device, channelsLast bool) (*evalResult, error) {
+// evaluate runs m in evaluation mode without autograd (and under CPU
+// autocast if autocast is set) over every batch of the loader and returns
+// the mean loss, accuracy and confusion matrix.
+func evaluate(m nn.Module, loader *dataset.Loader, dev torch.Device, channelsLast, autocast bool) (*evalResult, error) {
 	start := time.Now()
 	nn.SetTraining(m, false)
 	defer nn.SetTraining(m, true)
@@ -42,11 +43,14 @@ func evaluate(m nn.Module, loader *dataset.Loader, dev torch.Device, channelsLas
 				if err != nil {
 					return err
 				}
-				logits, err := m.Forward(x)
-				if err != nil {
+				var logits, loss *torch.Tensor
+				err = withAutocast(autocast, func() (err error) {
+					if logits, err = m.Forward(x); err != nil {
+						return err
+					}
+					loss, err = torch.CrossEntropy(logits, y, torch.ReduceSum, 0)
 					return err
-				}
-				loss, err := torch.CrossEntropy(logits, y, torch.ReduceSum, 0)
+				})
 				if err != nil {
 					return err
 				}

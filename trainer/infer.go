@@ -84,7 +84,7 @@ func Evaluate(ctx context.Context, net *model.Net, set *dataset.Set, dev torch.D
 		return nil, err
 	}
 	defer l.Close()
-	r, err := evaluate(net, l, dev, prefersChannelsLast(dev))
+	r, err := evaluate(net, l, dev, prefersChannelsLast(dev), false)
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		if err := r.trainEpoch(ctx); err != nil {
 			return nil, err
 		}
-		ev, err := evaluate(r.net, r.test, r.dev, r.cfg.ChannelsLast)
+		ev, err := evaluate(r.net, r.test, r.dev, r.cfg.ChannelsLast, r.cfg.Autocast)
 		if err != nil {
 			return nil, err
 		}
@@ -179,11 +179,14 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 		r.opt.Momentum = m
 	}
 	r.p.LRs = append(r.p.LRs, r.opt.LR)
-	logits, err := r.net.Forward(x)
-	if err != nil {
+	var logits, loss *torch.Tensor
+	err = withAutocast(r.cfg.Autocast, func() (err error) {
+		if logits, err = r.net.Forward(x); err != nil {
+			return err
+		}
+		loss, err = torch.CrossEntropy(logits, y, torch.ReduceMean, r.cfg.LabelSmoothing)
 		return err
-	}
-	loss, err := torch.CrossEntropy(logits, y, torch.ReduceMean, r.cfg.LabelSmoothing)
+	})
 	if err != nil {
 		return err
 	}
@@ -201,6 +204,14 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 	}
 	r.p.Step++
 	return stats.add(logits, y, loss, b.N)
+}
+
+// withAutocast runs f under CPU autocast when on is set, else plainly.
+func withAutocast(on bool, f func() error) error {
+	if on {
+		return torch.AutocastCPU(f)
+	}
+	return f()
 }
 
 // batchTensors copies a loader batch into tensors on dev (through pinned
@@ -345,7 +356,14 @@ func ExportTorchScript(m nn.Module, path string) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	// CreateTemp makes the file 0600; the export is for sharing, as the
+	// other outputs (internal/atomicfile) are 0644.
+	err = tmp.Chmod(0o644)
 	tmp.Close()
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
 	if err := sm.Save(tmp.Name()); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("writing %s: %w", path, err)

@@ -100,6 +100,9 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Autocast && dev.Type != torch.CPUType {
+		return nil, fmt.Errorf("autocast (bfloat16) is implemented for the CPU only, not %v", dev)
+	}
 	// Every batch has the same shape (the last one aside), so cuDNN's
 	// algorithm search pays for itself within the first steps.
 	if dev.Type == torch.CUDAType {
@@ -235,7 +238,12 @@ func printHeader(w io.Writer, cfg Config, net nn.Module, dev torch.Device) {
 	if cfg.ChannelsLast {
 		layout = "NHWC (channels-last)"
 	}
-	fmt.Fprintf(w, "Training Configuration:\nBatch Size: %d\nNumber of Epochs: %d\nLearning Rate: %v\nDevice: %v\nlibtorch: %s, %d threads, %s input\n%s\n",
+	if cfg.Autocast {
+		layout += " input, bfloat16 autocast"
+	} else {
+		layout += " input"
+	}
+	fmt.Fprintf(w, "Training Configuration:\nBatch Size: %d\nNumber of Epochs: %d\nLearning Rate: %v\nDevice: %v\nlibtorch: %s, %d threads, %s\n%s\n",
 		cfg.BatchSize, cfg.Epochs, cfg.LR, dev, torch.Version(), torch.NumThreads(), layout, "==================================================")
 }
 

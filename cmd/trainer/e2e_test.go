@@ -103,6 +103,8 @@ func TestTrainWritesEverything(t *testing.T) {
 		trainer.LRPlotFile, trainer.ConfusionFile} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("output %s missing or empty: %v", f, err)
+		} else if st.Mode().Perm()&0o044 != 0o044 {
+			t.Errorf("output %s has mode %v: others cannot read it", f, st.Mode().Perm())
 		}
 	}
 	entries, _ := os.ReadDir(out)
@@ -198,6 +200,50 @@ func TestTrainWritesEverything(t *testing.T) {
 			t.Error("exported state_dict differs from the run's final weights")
 		}
 	})
+}
+
+// TestAutocastTraining trains with -autocast: the header says so, the
+// numbers differ from the same run in float32 (bfloat16 arithmetic was
+// used), the loss still falls, and the saved weights are float32.
+func TestAutocastTraining(t *testing.T) {
+	needArchive(t)
+	plain, cast := t.TempDir(), t.TempDir()
+	for _, c := range []struct {
+		out  string
+		args []string
+	}{{plain, nil}, {cast, []string{"-autocast"}}} {
+		r := runTrainer(t, smallRun(c.out, c.args...)...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", c.args, r.code, r.stdout, r.stderr)
+		}
+		if got := strings.Contains(r.stdout, "bfloat16 autocast"); got != (c.args != nil) {
+			t.Errorf("%v: header mentions autocast: %v\n%s", c.args, got, r.stdout)
+		}
+	}
+	hp, err := trainer.ReadMetricsJSON(filepath.Join(plain, trainer.MetricsJSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := trainer.ReadMetricsJSON(filepath.Join(cast, trainer.MetricsJSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc[0].TrainLoss == hp[0].TrainLoss {
+		t.Errorf("autocast run has the float32 run's training loss %v", hc[0].TrainLoss)
+	}
+	if hc[1].TrainLoss >= hc[0].TrainLoss {
+		t.Errorf("autocast: training loss did not fall: %v -> %v", hc[0].TrainLoss, hc[1].TrainLoss)
+	}
+	ws, err := trainer.ReadWeights(filepath.Join(cast, trainer.StateDictFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ws {
+		if dt := w.Tensor.DType(); dt != torch.Float32 && !strings.HasSuffix(w.Name, "num_batches_tracked") {
+			t.Errorf("%s saved as %v", w.Name, dt)
+		}
+		w.Tensor.Free()
+	}
 }
 
 // TestResumeMatchesUninterrupted stops a run with SIGINT during its second

@@ -372,6 +372,8 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (0: in-process)")
     p.add_argument("--channels-last", action="store_true",
                    help="model and inputs in torch.channels_last memory format (the seed's code does not do this)")
+    p.add_argument("--autocast", action="store_true",
+                   help="forward passes under torch.autocast('cpu') (bfloat16; the seed's code does not do this)")
     p.add_argument("--train-limit", type=int, default=0, help="use N training images spread over the set")
     p.add_argument("--test-limit", type=int, default=0, help="use N test images spread over the set")
     p.add_argument("--max-steps", type=int, default=0,
@@ -411,7 +413,7 @@ def to_device(x, y, dev, channels_last):
     return x, y
 
 
-def evaluate(model, loader, dev, channels_last=False):
+def evaluate(model, loader, dev, channels_last=False, autocast=False):
     """Mean cross-entropy, correct count, total and seconds of a test pass."""
     t = time.perf_counter()
     model.eval()
@@ -419,8 +421,10 @@ def evaluate(model, loader, dev, channels_last=False):
     with torch.no_grad():
         for x, y in loader:
             x, y = to_device(x, y, dev, channels_last)
-            logits = model(x)
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+            with torch.autocast("cpu", enabled=autocast):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, reduction="sum")
+            loss_sum += loss.item()
             correct += (logits.argmax(1) == y).sum().item()
             total += y.numel()
     sync(dev)
@@ -472,6 +476,8 @@ def main(argv=None):
     if args.prepare_only:
         return 0
     dev = resolve_device(args.device)
+    if args.autocast and dev.type != "cpu":
+        raise SystemExit(f"train.py: --autocast is for the CPU (bfloat16), not {dev}")
     os.makedirs(args.out, exist_ok=True)
     x_train, y_train = limit(data["x_train"], data["y_train"], args.train_limit)
     x_test, y_test = limit(data["x_test"], data["y_test"], args.test_limit)
@@ -524,8 +530,9 @@ def main(argv=None):
         for batch_id, (x, y) in enumerate(train_loader):
             x, y = to_device(x, y, dev, args.channels_last)
             lr = opt.param_groups[0]["lr"]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+            with torch.autocast("cpu", enabled=args.autocast):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -543,7 +550,7 @@ def main(argv=None):
         nb = batch_id + 1
         print(f"Loss={loss_sum / max(seen, 1):.4f} Batch_id={batch_id} Accuracy={100 * correct / max(seen, 1):.2f}: "
               f"{nb}/{steps_per_epoch} [{train_seconds:.1f}s, {nb / train_seconds if train_seconds else 0:.2f}it/s]")
-        test_loss, test_correct, test_total, test_seconds = evaluate(model, test_loader, dev, args.channels_last)
+        test_loss, test_correct, test_total, test_seconds = evaluate(model, test_loader, dev, args.channels_last, args.autocast)
         print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {test_correct}/{test_total} "
               f"({100 * test_correct / max(test_total, 1):.2f}%)\n", flush=True)
         history.append(dict(
@@ -567,6 +574,7 @@ def main(argv=None):
         torch=torch.__version__, torchvision=torchvision.__version__,
         augment_backend=("opencv " + cv2.__version__) if cv2 is not None else "pil",
         device=str(dev), threads=torch.get_num_threads(), workers=args.workers,
+        channels_last=args.channels_last, autocast=args.autocast,
         model=args.model, parameters=n_params, epochs_run=len(history), steps=step,
         steps_per_epoch=steps_per_epoch, train_images=len(y_train), test_images=len(y_test),
         warmup_steps=args.warmup_steps,

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Bump on any change to this header; the Go side refuses a mismatch. */
-#define CT_ABI_VERSION 9
+#define CT_ABI_VERSION 10
 
 typedef struct ct_tensor_s *ct_tensor;
 typedef struct ct_module_s *ct_module;
@@ -56,6 +56,12 @@ int ct_cudnn_benchmark(void);
 /* Grad mode is thread-local, as in PyTorch. */
 void ct_set_grad_enabled(int enabled);
 int ct_is_grad_enabled(void);
+/* CPU autocast (torch.autocast("cpu"), bfloat16), per thread: while on,
+ * convolutions and matrix products on CPU tensors run in bfloat16 and the
+ * ops listed as float32 in libtorch's autocast run in float32. Turning it
+ * off drops the cache of casted weights, as leaving an autocast region does. */
+void ct_set_autocast_cpu(int enabled);
+int ct_is_autocast_cpu(void);
 /* The default CPU generator's state as a uint8 tensor, and restoring it. */
 ct_error ct_get_rng_state(ct_tensor *out);
 ct_error ct_set_rng_state(ct_tensor state);

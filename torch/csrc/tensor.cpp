@@ -2,6 +2,7 @@
 #include <ATen/core/Generator.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
 #include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/version.h>
@@ -84,6 +85,19 @@ int ct_cudnn_benchmark(void) { return at::globalContext().benchmarkCuDNN() ? 1 :
 void ct_set_grad_enabled(int enabled) { at::GradMode::set_enabled(enabled != 0); }
 
 int ct_is_grad_enabled(void) { return at::GradMode::is_enabled() ? 1 : 0; }
+
+// Autocast is on where its dispatch key is not excluded on this thread
+// (libtorch excludes the autocast keys by default). Both libtorch 1.13's
+// at::autocast::set_cpu_enabled and 2.x's set_autocast_enabled(kCPU, ...)
+// do exactly this; the key is the one spelling both versions share.
+void ct_set_autocast_cpu(int enabled) {
+  c10::impl::tls_set_dispatch_key_excluded(c10::DispatchKey::AutocastCPU, enabled == 0);
+  if (!enabled) at::autocast::clear_cache();
+}
+
+int ct_is_autocast_cpu(void) {
+  return c10::impl::tls_is_dispatch_key_excluded(c10::DispatchKey::AutocastCPU) ? 0 : 1;
+}
 
 ct_error ct_get_rng_state(ct_tensor *out) {
   CT_TRY
