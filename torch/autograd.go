@@ -64,8 +64,8 @@ func NoGrad(f func() error) error {
 // float32 (losses, softmax, ...) run in float32, and everything else in the
 // type of its inputs. Parameters stay float32, and the backward pass, run
 // after f, follows the types chosen in the forward pass. It pays on CPUs
-// with bfloat16 instructions (AVX512-BF16, AMX); elsewhere oneDNN emulates
-// them, slowly. The goroutine stays on its OS thread meanwhile, since
+// with bfloat16 instructions (AVX512-BF16, AMX); elsewhere libtorch has to
+// emulate them. The goroutine stays on its OS thread meanwhile, since
 // libtorch keeps the autocast state per thread.
 func AutocastCPU(f func() error) error {
 	runtime.LockOSThread()

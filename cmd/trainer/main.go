@@ -159,7 +159,7 @@ func trainFlags(d trainer.Config) []cli.Flag {
 		&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads", DefaultText: fmt.Sprintf("all %d CPUs on the CPU, 2 on CUDA", d.Threads)},
 		&cli.IntFlag{Name: "workers", Usage: "data loader goroutines", DefaultText: fmt.Sprintf("all %d CPUs on the CPU, at most 8 on CUDA", d.Workers)},
 		&cli.BoolFlag{Name: "channels-last", Usage: "feed images in NHWC memory layout", DefaultText: "on for the CPU, where oneDNN's convolutions run faster with it; off for CUDA"},
-		&cli.BoolFlag{Name: "autocast", Usage: "run convolutions and matrix products in bfloat16 on the CPU (torch.autocast): faster where the CPU has bfloat16 instructions (AVX512-BF16, AMX), slow where it has not"},
+		&cli.BoolFlag{Name: "autocast", Usage: "run convolutions and matrix products in bfloat16 on the CPU (torch.autocast): faster where the CPU has bfloat16 instructions (AVX512-BF16, AMX), expected to be slower where it has not"},
 		&cli.IntFlag{Name: "train-limit", Usage: "use only N training images, spread over the classes (quick runs)"},
 		&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes (quick runs)"},
 		&cli.StringFlag{Name: "resume", Usage: "continue the run in this checkpoint file or output folder (its configuration is reused; only -threads, -workers and -device may be changed)"},
