@@ -31,13 +31,17 @@ func weightsFlags() []cli.Flag {
 		&cli.StringFlag{Name: "weights", Aliases: []string{"w"}, Required: true, Usage: "checkpoint, state_dict or TorchScript file"},
 		&cli.StringFlag{Name: "model", Usage: "network of the weights (default: the checkpoint's, else " + model.Default + ")"},
 		&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
-		&cli.IntFlag{Name: "threads", Value: trainer.DefaultConfig().Threads, Usage: "libtorch intra-op threads"},
+		&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads", DefaultText: fmt.Sprintf("all %d CPUs on the CPU, 2 on CUDA", trainer.DefaultConfig().Threads)},
 	}
 }
 
 // openNet loads the weights named by the flags onto the requested device.
 func openNet(c *cli.Context, log *logrus.Logger) (*model.Net, torch.Device, error) {
-	torch.SetNumThreads(c.Int("threads"))
+	threads := intOr(c, "threads", trainer.DefaultsFor(c.String("device")).Threads)
+	if threads < 1 {
+		return nil, torch.CPU, usagef("threads must be at least 1, got %d", threads)
+	}
+	torch.SetNumThreads(threads)
 	dev, err := trainer.ResolveDevice(c.String("device"))
 	if err != nil {
 		return nil, dev, usageError{err}
@@ -62,12 +66,13 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 			&cli.StringFlag{Name: "data", Usage: "CIFAR-10 folder or archive (default ./data, downloaded if missing)"},
 			&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes"},
 			&cli.IntFlag{Name: "batch-size", Value: 500, Usage: "images per batch"},
-			&cli.IntFlag{Name: "workers", Value: trainer.DefaultConfig().Workers, Usage: "data loader goroutines"},
+			&cli.IntFlag{Name: "workers", Usage: "data loader goroutines", DefaultText: fmt.Sprintf("all %d CPUs on the CPU, at most 8 on CUDA", trainer.DefaultConfig().Workers)},
 			&cli.StringFlag{Name: "confusion-png", Usage: "also plot the confusion matrix to this PNG file"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 		),
 		Action: func(c *cli.Context) error {
-			if c.Int("batch-size") < 1 || c.Int("test-limit") < 0 || c.Int("workers") < 1 {
+			workers := intOr(c, "workers", trainer.DefaultsFor(c.String("device")).Workers)
+			if c.Int("batch-size") < 1 || c.Int("test-limit") < 0 || workers < 1 {
 				return usagef("batch size and workers must be positive and the test limit not negative")
 			}
 			net, dev, err := openNet(c, log)
@@ -75,11 +80,11 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 				return err
 			}
 			defer nn.Free(net)
-			set, err := trainer.LoadTestSet(c.Context, c.String("data"), c.Int("test-limit"), c.Int("workers"), log)
+			set, err := trainer.LoadTestSet(c.Context, c.String("data"), c.Int("test-limit"), workers, log)
 			if err != nil {
 				return err
 			}
-			ev, err := trainer.Evaluate(c.Context, net, set, dev, c.Int("batch-size"), c.Int("workers"))
+			ev, err := trainer.Evaluate(c.Context, net, set, dev, c.Int("batch-size"), workers)
 			if err != nil {
 				return err
 			}

@@ -167,16 +167,19 @@ func trainFlags(d trainer.Config) []cli.Flag {
 	}
 }
 
+// intOr returns the int flag name's value if it was given, else def.
+func intOr(c *cli.Context, name string, def int) int {
+	if c.IsSet(name) {
+		return c.Int(name)
+	}
+	return def
+}
+
 func configFrom(c *cli.Context) trainer.Config {
 	// Threads, workers and layout default by device (trainer.DefaultsFor).
 	d := trainer.DefaultsFor(c.String("device"))
-	threads, workers, channelsLast := d.Threads, d.Workers, d.ChannelsLast
-	if c.IsSet("threads") {
-		threads = c.Int("threads")
-	}
-	if c.IsSet("workers") {
-		workers = c.Int("workers")
-	}
+	threads, workers := intOr(c, "threads", d.Threads), intOr(c, "workers", d.Workers)
+	channelsLast := d.ChannelsLast
 	if c.IsSet("channels-last") {
 		channelsLast = c.Bool("channels-last")
 	}
