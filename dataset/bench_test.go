@@ -105,7 +105,7 @@ func BenchmarkLoadCache(b *testing.B) {
 	b.SetBytes(int64(60000 * RecordSize))
 	cpu := startCPU(b)
 	for b.Loop() {
-		if _, _, err := readCache(name, key); err != nil {
+		if _, _, err := readCache(name, key, limits{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -46,47 +46,89 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 var errStaleCache = errors.New("built from other data (the source changed)")
 
 // readCache loads the sets cached in file name for the source with the given
-// key. It returns an error wrapping fs.ErrNotExist if there is no cache,
-// errStaleCache if the source changed, and another error if the file is
-// damaged.
-func readCache(name string, key [32]byte) (train, test *Set, err error) {
-	data, err := os.ReadFile(name)
+// key, keeping only the images that lim selects (see Spread). It returns an
+// error wrapping fs.ErrNotExist if there is no cache, errStaleCache if the
+// source changed, and another error if the file is damaged. The whole file
+// is read and checked either way, but only the kept images are held, so a
+// small subset costs little memory.
+func readCache(name string, key [32]byte, lim limits) (train, test *Set, err error) {
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(data) < cacheHeader+4 || string(data[:8]) != cacheMagic {
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	crc := crc32.New(crcTable)
+	r := io.TeeReader(bufio.NewReaderSize(f, 1<<20), crc)
+	var hdr [cacheHeader]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil || string(hdr[:8]) != cacheMagic {
 		return nil, nil, fmt.Errorf("%s: not a dataset cache", name)
 	}
 	le := binary.LittleEndian
-	if v, d := le.Uint32(data[8:]), le.Uint32(data[12:]); v != cacheVersion || d != decoderVersion {
+	if v, d := le.Uint32(hdr[8:]), le.Uint32(hdr[12:]); v != cacheVersion || d != decoderVersion {
 		return nil, nil, fmt.Errorf("%s: made by another version (format %d, decoder %d)", name, v, d)
 	}
-	if !bytes.Equal(data[16:48], key[:]) {
+	if !bytes.Equal(hdr[16:48], key[:]) {
 		return nil, nil, fmt.Errorf("%s: %w", name, errStaleCache)
 	}
-	n, m := le.Uint64(data[48:]), le.Uint64(data[56:])
+	n, m := le.Uint64(hdr[48:]), le.Uint64(hdr[56:])
 	const maxImages = 1 << 24
 	want := uint64(cacheHeader) + (n+m)*RecordSize + 4
-	if n > maxImages || m > maxImages || uint64(len(data)) != want {
-		return nil, nil, fmt.Errorf("%s: %d bytes, want %d for %d+%d images (truncated?)", name, len(data), want, n, m)
+	if n > maxImages || m > maxImages || uint64(st.Size()) != want {
+		return nil, nil, fmt.Errorf("%s: %d bytes, want %d for %d+%d images (truncated?)", name, st.Size(), want, n, m)
 	}
-	body := data[:len(data)-4]
-	if got, sum := crc32.Checksum(body, crcTable), le.Uint32(data[len(data)-4:]); got != sum {
+	labels := make([]byte, n+m)
+	if _, err := io.ReadFull(r, labels); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	train = &Set{Labels: spreadLabels(labels[:n], lim.train)}
+	test = &Set{Labels: spreadLabels(labels[n:], lim.test)}
+	if train.Images, err = readImages(r, int(n), lim.train); err == nil {
+		test.Images, err = readImages(r, int(m), lim.test)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	sum := crc.Sum32()
+	var tail [4]byte
+	if _, err := io.ReadFull(r, tail[:]); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if le.Uint32(tail[:]) != sum {
 		return nil, nil, fmt.Errorf("%s: checksum mismatch (damaged)", name)
 	}
-	// The sets alias the file's buffer; full slice expressions keep an append
-	// to one from overwriting the other.
-	p := uint64(cacheHeader)
-	cut := func(k uint64) []byte { b := data[p : p+k : p+k]; p += k; return b }
-	train, test = &Set{}, &Set{}
-	train.Labels, test.Labels = cut(n), cut(m)
-	train.Images, test.Images = cut(n*ImageSize), cut(m*ImageSize)
 	for _, s := range []*Set{train, test} {
 		if err := s.Validate(); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return train, test, nil
+}
+
+// readImages reads the n images that follow in r and returns those that a
+// limit of keep selects: all of them in one read, or one at a time.
+func readImages(r io.Reader, n, keep int) ([]byte, error) {
+	if keep <= 0 || keep >= n {
+		b := make([]byte, n*ImageSize)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	out := make([]byte, 0, keep*ImageSize)
+	img := make([]byte, ImageSize)
+	next := 0 // the next of the keep images to take
+	for j := range n {
+		if _, err := io.ReadFull(r, img); err != nil {
+			return nil, err
+		}
+		if next < keep && spreadIndex(next, n, keep) == j {
+			out = append(out, img...)
+			next++
+		}
+	}
+	return out, nil
 }
 
 // writeCache stores train and test in file name under key, atomically.

@@ -72,7 +72,7 @@ func TestCacheRoundTrip(t *testing.T) {
 	if want := int64(cacheHeader + 3*RecordSize + 4); fi.Size() != want {
 		t.Fatalf("cache is %d bytes, want %d", fi.Size(), want)
 	}
-	tr, te, err := readCache(name, key)
+	tr, te, err := readCache(name, key, limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,10 +84,10 @@ func TestCacheRoundTrip(t *testing.T) {
 	if te.Labels[0] != 0 {
 		t.Fatal("appending to the training labels changed the test labels")
 	}
-	if _, _, err := readCache(name, [32]byte{9}); !errors.Is(err, errStaleCache) {
+	if _, _, err := readCache(name, [32]byte{9}, limits{}); !errors.Is(err, errStaleCache) {
 		t.Fatalf("other key: got %v, want errStaleCache", err)
 	}
-	if _, _, err := readCache(filepath.Join(dir, "none.cache"), key); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := readCache(filepath.Join(dir, "none.cache"), key, limits{}); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing cache: got %v, want fs.ErrNotExist", err)
 	}
 }
@@ -129,7 +129,7 @@ func TestCacheDamageIsDetected(t *testing.T) {
 			} else if err := os.WriteFile(name, data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err := readCache(name, key)
+			_, _, err := readCache(name, key, limits{})
 			mustErr(t, err, name, tc.want)
 		})
 	}
@@ -266,4 +266,69 @@ func TestLoadWithUnwritableCacheDir(t *testing.T) {
 	if !log.has("cannot write cache") {
 		t.Fatal("cache write failure not reported")
 	}
+}
+
+// TestCacheSubset reads a cache keeping a few images of each split: the
+// kept ones are those Spread picks (worked out by hand here), and damage
+// to an image that is not kept is still found.
+func TestCacheSubset(t *testing.T) {
+	numbered := func(n int) *Set {
+		s := &Set{}
+		for i := range n {
+			s.Images = append(s.Images, bytes.Repeat([]byte{byte(i)}, ImageSize)...)
+			s.Labels = append(s.Labels, uint8(i%len(Classes)))
+		}
+		return s
+	}
+	train, test := numbered(10), numbered(5)
+	name := filepath.Join(t.TempDir(), "c.cache")
+	key := [32]byte{4}
+	if err := writeCache(name, key, train, test); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(s *Set) []int {
+		var out []int
+		for i := range s.Len() {
+			out = append(out, int(s.Image(i)[0]))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		lim                 limits
+		wantTrain, wantTest []int
+	}{
+		{limits{3, 2}, []int{0, 3, 6}, []int{0, 2}},
+		{limits{0, 4}, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, []int{0, 1, 2, 3}},
+		{limits{10, 99}, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, []int{0, 1, 2, 3, 4}},
+	} {
+		tr, te, err := readCache(name, key, c.lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(tr); !slices.Equal(got, c.wantTrain) {
+			t.Errorf("%+v: training images %v, want %v", c.lim, got, c.wantTrain)
+		}
+		if got := ids(te); !slices.Equal(got, c.wantTest) {
+			t.Errorf("%+v: test images %v, want %v", c.lim, got, c.wantTest)
+		}
+		for i, id := range ids(tr) {
+			if tr.Labels[i] != uint8(id%len(Classes)) {
+				t.Errorf("%+v: training image %d has label %d, want %d", c.lim, id, tr.Labels[i], id%len(Classes))
+			}
+		}
+		if !setsEqual(tr, train.Spread(c.lim.train)) || !setsEqual(te, test.Spread(c.lim.test)) {
+			t.Errorf("%+v: subset differs from Spread of the full sets", c.lim)
+		}
+	}
+	// Image 1 of the training split is not kept by limits{3, 2}.
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[cacheHeader+15+ImageSize+7] ^= 1
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = readCache(name, key, limits{3, 2})
+	mustErr(t, err, name, "checksum mismatch")
 }

@@ -27,7 +27,7 @@ import (
 // until the source changes. A damaged or stale cache is rebuilt. A cache that
 // cannot be written (a read-only folder) is reported to the logger and
 // otherwise ignored. cacheDir may differ from the source's folder, which may
-// be read-only.
+// be read-only. WithLimits keeps a subset of each split.
 func Load(src, cacheDir string, opts ...Option) (train, test *Set, err error) {
 	o := newOptions(opts)
 	s, err := locate(src)
@@ -39,7 +39,7 @@ func Load(src, cacheDir string, opts ...Option) (train, test *Set, err error) {
 	if cacheDir != "" {
 		cache = filepath.Join(cacheDir, s.cacheName())
 		start := time.Now()
-		train, test, err := readCache(cache, key)
+		train, test, err := readCache(cache, key, o.lim)
 		switch {
 		case err == nil:
 			o.logf("dataset: read %d training and %d test images of %s from cache %s in %.1fs",
@@ -67,7 +67,7 @@ func Load(src, cacheDir string, opts ...Option) (train, test *Set, err error) {
 			o.logf("dataset: cached decoded images in %s", cache)
 		}
 	}
-	return train, test, nil
+	return train.Spread(o.lim.train), test.Spread(o.lim.test), nil
 }
 
 // Ensure makes sure dir holds CIFAR-10 that Load(dir, ...) can read: if it

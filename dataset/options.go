@@ -28,6 +28,7 @@ type options struct {
 	url      string
 	md5      string
 	client   *http.Client
+	lim      limits
 }
 
 func newOptions(opts []Option) *options {

@@ -196,7 +196,8 @@ func trainPipeline(cfg Config) *transforms.Pipeline {
 // location is given and none is there) and applies the image limits.
 func loadData(ctx context.Context, cfg Config, log *logrus.Logger) (train, test *dataset.Set, err error) {
 	src, cacheDir := cfg.Data, cfg.Data
-	opts := []dataset.Option{dataset.WithLogger(dataset.LoggerFunc(log.Infof)), dataset.WithWorkers(cfg.Workers)}
+	opts := []dataset.Option{dataset.WithLogger(dataset.LoggerFunc(log.Infof)), dataset.WithWorkers(cfg.Workers),
+		dataset.WithLimits(cfg.TrainLimit, cfg.TestLimit)}
 	if src == "" {
 		src, cacheDir = "data", "data"
 		if err := dataset.Ensure(ctx, src, append(opts, dataset.WithProgress(os.Stderr))...); err != nil {
@@ -208,25 +209,7 @@ func loadData(ctx context.Context, cfg Config, log *logrus.Logger) (train, test 
 		// An archive's folder may be read-only (a shared copy): cache in ./data.
 		cacheDir = "data"
 	}
-	if train, test, err = dataset.Load(src, cacheDir, opts...); err != nil {
-		return nil, nil, err
-	}
-	return limit(train, cfg.TrainLimit), limit(test, cfg.TestLimit), nil
-}
-
-// limit keeps n images of s spread evenly over it (all when n is 0), so
-// that a class-ordered set keeps every class.
-func limit(s *dataset.Set, n int) *dataset.Set {
-	if n <= 0 || n >= s.Len() {
-		return s
-	}
-	out := &dataset.Set{Images: make([]byte, 0, n*dataset.ImageSize), Labels: make([]uint8, 0, n)}
-	for i := range n {
-		j := i * s.Len() / n
-		out.Images = append(out.Images, s.Image(j)...)
-		out.Labels = append(out.Labels, s.Labels[j])
-	}
-	return out
+	return dataset.Load(src, cacheDir, opts...)
 }
 
 // printHeader prints the seed's run header.

@@ -1,0 +1,42 @@
+package dataset
+
+// limits are how many images of each split Load keeps (0: all).
+type limits struct{ train, test int }
+
+// WithLimits makes Load keep only train training and test test images (0,
+// or a number not below the split's size: all), spread evenly over each
+// split as Spread does. From a cache, the others are never held in memory.
+func WithLimits(train, test int) Option {
+	return func(o *options) { o.lim = limits{train, test} }
+}
+
+// spreadIndex is the index in a split of total images of the i-th of n
+// kept ones.
+func spreadIndex(i, total, n int) int { return i * total / n }
+
+// Spread returns n images of s spread evenly over it, so that a
+// class-ordered set keeps every class; s itself when n is 0 or not below
+// s.Len().
+func (s *Set) Spread(n int) *Set {
+	if n <= 0 || n >= s.Len() {
+		return s
+	}
+	out := &Set{Images: make([]byte, 0, n*ImageSize), Labels: spreadLabels(s.Labels, n)}
+	for i := range n {
+		out.Images = append(out.Images, s.Image(spreadIndex(i, s.Len(), n))...)
+	}
+	return out
+}
+
+// spreadLabels returns the labels of the images Spread(n) keeps, in a new
+// slice.
+func spreadLabels(labels []uint8, n int) []uint8 {
+	if n <= 0 || n >= len(labels) {
+		return append([]uint8(nil), labels...)
+	}
+	out := make([]uint8, n)
+	for i := range out {
+		out[i] = labels[spreadIndex(i, len(labels), n)]
+	}
+	return out
+}
