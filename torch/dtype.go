@@ -127,13 +127,7 @@ func CUDADeviceCount() int { return int(C.ct_cuda_device_count()) }
 // torch.backends.cudnn.benchmark does: cuDNN then times its convolution
 // algorithms for each new input shape and keeps the fastest, which pays when
 // the shapes repeat, as in training. It has no effect without CUDA.
-func SetCuDNNBenchmark(on bool) {
-	v := 0
-	if on {
-		v = 1
-	}
-	C.ct_set_cudnn_benchmark(C.int(v))
-}
+func SetCuDNNBenchmark(on bool) { C.ct_set_cudnn_benchmark(cbool(on)) }
 
 // CuDNNBenchmark reports whether cuDNN's benchmark mode is on.
 func CuDNNBenchmark() bool { return C.ct_cudnn_benchmark() != 0 }

@@ -14,10 +14,11 @@ import (
 func handles(op string, ts []*Tensor) ([]C.ct_tensor, error) {
 	hs := make([]C.ct_tensor, len(ts))
 	for i, t := range ts {
-		if t == nil || t.h == nil {
-			return nil, fmt.Errorf("%w (in %s, list item %d)", ErrFreed, op, i)
+		h, err := t.handle(op)
+		if err != nil {
+			return nil, fmt.Errorf("%w, list item %d", err, i)
 		}
-		hs[i] = t.h
+		hs[i] = h
 	}
 	return hs, nil
 }

@@ -43,14 +43,7 @@ func evaluate(m nn.Module, loader *dataset.Loader, dev torch.Device, channelsLas
 				if err != nil {
 					return err
 				}
-				var logits, loss *torch.Tensor
-				err = withAutocast(autocast, func() (err error) {
-					if logits, err = m.Forward(x); err != nil {
-						return err
-					}
-					loss, err = torch.CrossEntropy(logits, y, torch.ReduceSum, 0)
-					return err
-				})
+				logits, loss, err := forwardLoss(m, x, y, torch.ReduceSum, 0, autocast)
 				if err != nil {
 					return err
 				}

@@ -179,14 +179,7 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 		r.opt.Momentum = m
 	}
 	r.p.LRs = append(r.p.LRs, r.opt.LR)
-	var logits, loss *torch.Tensor
-	err = withAutocast(r.cfg.Autocast, func() (err error) {
-		if logits, err = r.net.Forward(x); err != nil {
-			return err
-		}
-		loss, err = torch.CrossEntropy(logits, y, torch.ReduceMean, r.cfg.LabelSmoothing)
-		return err
-	})
+	logits, loss, err := forwardLoss(r.net, x, y, torch.ReduceMean, r.cfg.LabelSmoothing, r.cfg.Autocast)
 	if err != nil {
 		return err
 	}
@@ -206,12 +199,22 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 	return stats.add(logits, y, loss, b.N)
 }
 
-// withAutocast runs f under CPU autocast when on is set, else plainly.
-func withAutocast(on bool, f func() error) error {
-	if on {
-		return torch.AutocastCPU(f)
+// forwardLoss runs m on x and the cross-entropy of its logits against y,
+// under CPU autocast when autocast is set.
+func forwardLoss(m nn.Module, x, y *torch.Tensor, reduction torch.Reduction, labelSmoothing float64, autocast bool) (logits, loss *torch.Tensor, err error) {
+	f := func() error {
+		if logits, err = m.Forward(x); err != nil {
+			return err
+		}
+		loss, err = torch.CrossEntropy(logits, y, reduction, labelSmoothing)
+		return err
 	}
-	return f()
+	if autocast {
+		err = torch.AutocastCPU(f)
+	} else {
+		err = f()
+	}
+	return logits, loss, err
 }
 
 // batchTensors copies a loader batch into tensors on dev (through pinned

@@ -217,14 +217,12 @@ func printHeader(w io.Writer, cfg Config, net nn.Module, dev torch.Device) {
 	n := nn.NumParameters(net)
 	fmt.Fprintf(w, "Model Information:\nModel: %s\nTotal Parameters: %s\nTrainable Parameters: %s\nNon-trainable Parameters: 0\n\n",
 		cfg.Model, commas(n), commas(n))
-	layout := "NCHW"
+	layout := "NCHW input"
 	if cfg.ChannelsLast {
-		layout = "NHWC (channels-last)"
+		layout = "NHWC (channels-last) input"
 	}
 	if cfg.Autocast {
-		layout += " input, bfloat16 autocast"
-	} else {
-		layout += " input"
+		layout += ", bfloat16 autocast"
 	}
 	fmt.Fprintf(w, "Training Configuration:\nBatch Size: %d\nNumber of Epochs: %d\nLearning Rate: %v\nDevice: %v\nlibtorch: %s, %d threads, %s\n%s\n",
 		cfg.BatchSize, cfg.Epochs, cfg.LR, dev, torch.Version(), torch.NumThreads(), layout, "==================================================")

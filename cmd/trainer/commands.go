@@ -31,7 +31,7 @@ func weightsFlags() []cli.Flag {
 		&cli.StringFlag{Name: "weights", Aliases: []string{"w"}, Required: true, Usage: "checkpoint, state_dict or TorchScript file"},
 		&cli.StringFlag{Name: "model", Usage: "network of the weights (default: the checkpoint's, else " + model.Default + ")"},
 		&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
-		&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads", DefaultText: fmt.Sprintf("all %d CPUs on the CPU, 2 on CUDA", trainer.DefaultConfig().Threads)},
+		threadsFlag(),
 	}
 }
 
@@ -66,7 +66,7 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 			&cli.StringFlag{Name: "data", Usage: "CIFAR-10 folder or archive (default ./data, downloaded if missing)"},
 			&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes"},
 			&cli.IntFlag{Name: "batch-size", Value: 500, Usage: "images per batch"},
-			&cli.IntFlag{Name: "workers", Usage: "data loader goroutines", DefaultText: fmt.Sprintf("all %d CPUs on the CPU, at most 8 on CUDA", trainer.DefaultConfig().Workers)},
+			workersFlag(),
 			&cli.StringFlag{Name: "confusion-png", Usage: "also plot the confusion matrix to this PNG file"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 		),

@@ -156,8 +156,8 @@ func trainFlags(d trainer.Config) []cli.Flag {
 		&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "random seed (weights, shuffling, augmentation, dropout)"},
 		&cli.BoolFlag{Name: "augment", Value: d.Augment, Usage: "apply the seed's augmentations to training images"},
 		&cli.StringFlag{Name: "device", Value: d.Device, Usage: "auto, cpu, cuda or cuda:N"},
-		&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads", DefaultText: fmt.Sprintf("all %d CPUs on the CPU, 2 on CUDA", d.Threads)},
-		&cli.IntFlag{Name: "workers", Usage: "data loader goroutines", DefaultText: fmt.Sprintf("all %d CPUs on the CPU, at most 8 on CUDA", d.Workers)},
+		threadsFlag(),
+		workersFlag(),
 		&cli.BoolFlag{Name: "channels-last", Usage: "feed images in NHWC memory layout", DefaultText: "on for the CPU, where oneDNN's convolutions run faster with it; off for CUDA"},
 		&cli.BoolFlag{Name: "autocast", Usage: "run convolutions and matrix products in bfloat16 on the CPU (torch.autocast): faster where the CPU has bfloat16 instructions (AVX512-BF16, AMX), expected to be slower where it has not"},
 		&cli.IntFlag{Name: "train-limit", Usage: "use only N training images, spread over the classes (quick runs)"},
@@ -165,6 +165,18 @@ func trainFlags(d trainer.Config) []cli.Flag {
 		&cli.StringFlag{Name: "resume", Usage: "continue the run in this checkpoint file or output folder (its configuration is reused; only -threads, -workers and -device may be changed)"},
 		&cli.StringFlag{Name: "init-from", Usage: "start from the weights in this state_dict or TorchScript file"},
 	}
+}
+
+// threadsFlag and workersFlag are every command's -threads and -workers;
+// left unset, they take the device's defaults (trainer.DefaultsFor).
+func threadsFlag() cli.Flag {
+	return &cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads",
+		DefaultText: fmt.Sprintf("all %d CPUs on the CPU, 2 on CUDA", trainer.DefaultConfig().Threads)}
+}
+
+func workersFlag() cli.Flag {
+	return &cli.IntFlag{Name: "workers", Usage: "data loader goroutines",
+		DefaultText: fmt.Sprintf("all %d CPUs on the CPU, at most 8 on CUDA", trainer.DefaultConfig().Workers)}
 }
 
 // intOr returns the int flag name's value if it was given, else def.
