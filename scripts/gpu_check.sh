@@ -220,7 +220,8 @@ fi
 
 # Train.
 section "train"
-ARGS=(-epochs "$EPOCHS" -lr "$LR" -device "$DEVICE" -data "$DATA" -out "$RUN_DIR")
+# -log-level debug: each epoch also logs where its steps spent their time.
+ARGS=(-epochs "$EPOCHS" -lr "$LR" -device "$DEVICE" -data "$DATA" -out "$RUN_DIR" -log-level debug)
 [ -n "${MODEL:-}" ] && ARGS+=(-model "$MODEL")
 [ -n "${TRAIN_LIMIT:-}" ] && ARGS+=(-train-limit "$TRAIN_LIMIT")
 [ -n "${TEST_LIMIT:-}" ] && ARGS+=(-test-limit "$TEST_LIMIT")
@@ -264,9 +265,9 @@ for f in checkpoint.pt best_state_dict.pt model_state_dict.pt model_torchscript.
 done
 n_test=$(grep -c '^Test set: Average loss' "$OUT/train.log")
 [ "$n_test" -eq "$EPOCHS" ] || fail "$n_test test passes logged, want $EPOCHS"
-"$PYTHON" - "$RUN_DIR" "$EPOCHS" "$DEVICE" <<'EOF' 2>&1 | tee -a "$SUMMARY"
-import json, os, sys
-run, epochs, device = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+"$PYTHON" - "$RUN_DIR" "$EPOCHS" "$DEVICE" "$OUT/train.log" <<'EOF' 2>&1 | tee -a "$SUMMARY"
+import json, os, re, sys
+run, epochs, device, train_log = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 ok = True
 try:
     h = json.load(open(os.path.join(run, "metrics.json")))
@@ -290,6 +291,23 @@ if h:
         met = total < 60 and last['test_acc'] >= 85
         print(f"goal (20 epochs in under 60 s at 85%+ test accuracy): {'met' if met else 'not met'} "
               f"({total:.1f} s, {last['test_acc']:.2f}%)")
+    # The trainer's debug line per epoch: host time by part of the step.
+    parts = ["data_wait", "input", "forward", "backward", "update", "stats"]
+    phases = []
+    for line in open(train_log, errors="replace"):
+        if "training time by part of the step" in line:
+            kv = dict(re.findall(r'(\w+)=([0-9.]+)', line))
+            if all(k in kv for k in parts + ["seconds", "epoch"]):
+                phases.append(kv)
+    later = [p for p in phases if int(p["epoch"]) > 1] or phases
+    if later:
+        total = sum(float(p["seconds"]) for p in later)
+        print(f"training time by part of the step (epochs {later[0]['epoch']}-{later[-1]['epoch']}, "
+              f"{total:.2f}s): " + ", ".join(
+                  f"{k} {sum(float(p[k]) for p in later):.2f}s "
+                  f"({100 * sum(float(p[k]) for p in later) / max(total, 1e-9):.0f}%)" for k in parts))
+    else:
+        print("FAIL: no 'training time by part of the step' lines in the trainer's log"); ok = False
     for r in h:
         for k, v in r.items():
             if v is None:

@@ -30,6 +30,26 @@ type run struct {
 	// dataWait is the fraction of the last epoch's training time spent
 	// waiting for batches.
 	dataWait float64
+	// phases is the time the steps of the current epoch spent in each part.
+	phases stepPhases
+}
+
+// stepPhases is the wall time that training steps spent in each of their
+// parts, measured on the host: on a GPU, where ops are queued, a part's
+// time is the time to queue its kernels plus any wait for the device
+// within it (a full queue, a read of a result).
+type stepPhases struct {
+	// input: batch to tensors (and to the device); forward: network and
+	// loss; backward: zero_grad and backward; update: SGD and OneCycleLR;
+	// stats: the running loss and accuracy.
+	input, forward, backward, update, stats time.Duration
+}
+
+// lap adds the time since t to *d and returns the current time.
+func lap(d *time.Duration, t time.Time) time.Time {
+	now := time.Now()
+	*d += now.Sub(t)
+	return now
 }
 
 func (r *run) loop(ctx context.Context) (*Result, error) {
@@ -97,6 +117,7 @@ func (r *run) trainEpoch(ctx context.Context) error {
 	}
 	defer stats.free()
 	lastRead := time.Time{}
+	r.phases = stepPhases{}
 	start := time.Now()
 	// wait is the time the step spent waiting for the loader.
 	var wait time.Duration
@@ -140,8 +161,11 @@ func (r *run) trainEpoch(ctx context.Context) error {
 		return err
 	}
 	r.p.Partial = partialEpoch{LossSum: loss, Correct: correct, Seen: seen, TrainSecond: r.p.Partial.TrainSecond + elapsed(start)}
-	r.log.WithFields(logrus.Fields{"epoch": r.p.Epoch + 1, "data_wait_seconds": round4(wait.Seconds()),
-		"data_wait_pct": round4(100 * wait.Seconds() / elapsed(start))}).Debug("loader wait")
+	ph := r.phases
+	r.log.WithFields(logrus.Fields{"epoch": r.p.Epoch + 1, "seconds": round4(elapsed(start)),
+		"data_wait": round4(wait.Seconds()), "input": round4(ph.input.Seconds()), "forward": round4(ph.forward.Seconds()),
+		"backward": round4(ph.backward.Seconds()), "update": round4(ph.update.Seconds()), "stats": round4(ph.stats.Seconds()),
+	}).Debug("training time by part of the step")
 	r.dataWait = wait.Seconds() / elapsed(start)
 	return bar.Close()
 }
@@ -169,10 +193,12 @@ func (r *run) interrupt(stats *runningStats, start time.Time) error {
 func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 	s := torch.NewScope()
 	defer s.Close()
+	t := time.Now()
 	x, y, err := batchTensors(b, r.dev, r.cfg.ChannelsLast)
 	if err != nil {
 		return err
 	}
+	t = lap(&r.phases.input, t)
 	step := r.sched.LastStep()
 	r.opt.LR = r.sched.LR(step)
 	if m, ok := r.sched.Momentum(step); ok {
@@ -183,12 +209,14 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 	if err != nil {
 		return err
 	}
+	t = lap(&r.phases.forward, t)
 	if err := r.opt.ZeroGrad(); err != nil {
 		return err
 	}
 	if err := loss.Backward(); err != nil {
 		return err
 	}
+	t = lap(&r.phases.backward, t)
 	if err := r.opt.Step(); err != nil {
 		return err
 	}
@@ -196,7 +224,10 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 		return err
 	}
 	r.p.Step++
-	return stats.add(logits, y, loss, b.N)
+	t = lap(&r.phases.update, t)
+	err = stats.add(logits, y, loss, b.N)
+	lap(&r.phases.stats, t)
+	return err
 }
 
 // forwardLoss runs m on x and the cross-entropy of its logits against y,

@@ -41,7 +41,7 @@ func TestGPUCheckScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"mode: cpu-smoke", "-> exit 0", "train: exit 0", "epochs: 1: ",
-		"torchscript: loads in torch", "result: PASS"} {
+		"training time by part of the step (epochs 1-1, ", "torchscript: loads in torch", "result: PASS"} {
 		if !strings.Contains(string(summary), want) {
 			t.Errorf("summary.txt lacks %q:\n%s", want, summary)
 		}
