@@ -141,8 +141,10 @@ func (l *Loader) Close() {
 	l.wg.Wait()
 }
 
+// newBatch makes batch buffers: BatchSize images, or fewer when the set is
+// smaller (a batch never holds more than the whole set).
 func (l *Loader) newBatch() *Batch {
-	bs := l.cfg.BatchSize
+	bs := min(l.cfg.BatchSize, l.set.Len())
 	return &Batch{x: make([]float32, bs*ImageSize), y: make([]int64, bs), free: l.free}
 }
 

@@ -170,6 +170,12 @@ func TestLoaderUnshuffledAndDropLast(t *testing.T) {
 	if idx, _ := collect(t, l2, 0); len(idx) != 0 || l2.NumBatches() != 0 {
 		t.Fatalf("got %d batches, want none", len(idx))
 	}
+	// Without DropLast it is one batch of the whole set; its buffers are
+	// sized by the set, not by the batch size (1<<40 images would not fit).
+	l3 := newTestLoader(t, set, transforms.SeedTest(), LoaderConfig{BatchSize: 1 << 40, Workers: 2})
+	if idx, _ := collect(t, l3, 0); len(idx) != 1 || len(idx[0]) != 103 || !isIdentity(idx[0]) {
+		t.Fatalf("got %d batches, want one of all 103 images", len(idx))
+	}
 }
 
 // epochData returns all the floats and labels of an epoch.

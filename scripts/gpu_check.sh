@@ -248,7 +248,9 @@ if [ -n "$SMI_PID" ]; then
 fi
 note "train: exit $rc in ${train_s}s (wall, including data loading and start-up)"
 [ "$rc" -eq 0 ] || fail "trainer exited $rc"
-grep -q "^Device: ${DEVICE%%:*}" "$OUT/train.log" || fail "trainer did not report Device: $DEVICE"
+if [ "$DEVICE" != auto ]; then
+	grep -q "^Device: ${DEVICE%%:*}" "$OUT/train.log" || fail "trainer did not report Device: $DEVICE"
+fi
 for f in metrics.json metrics.csv; do
 	[ -f "$RUN_DIR/$f" ] && cp "$RUN_DIR/$f" "$OUT/$f"
 done

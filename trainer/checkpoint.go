@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"gotrain/torch"
@@ -36,6 +37,37 @@ type partialEpoch struct {
 	Correct     int64   `json:"correct"`
 	Seen        int64   `json:"seen"`
 	TrainSecond float64 `json:"train_seconds"`
+}
+
+// MarshalJSON writes a non-finite loss sum (a run whose loss diverged) as
+// null, which encoding/json's float encoding refuses.
+func (p partialEpoch) MarshalJSON() ([]byte, error) {
+	type fields partialEpoch
+	f := struct {
+		fields
+		LossSum *float64 `json:"loss_sum"`
+	}{fields: fields(p)}
+	if !math.IsNaN(p.LossSum) && !math.IsInf(p.LossSum, 0) {
+		f.LossSum = &p.LossSum
+	}
+	return json.Marshal(f)
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes; null reads as NaN.
+func (p *partialEpoch) UnmarshalJSON(data []byte) error {
+	type fields partialEpoch
+	f := struct {
+		*fields
+		LossSum *float64 `json:"loss_sum"`
+	}{fields: (*fields)(p)}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return err
+	}
+	p.LossSum = math.NaN()
+	if f.LossSum != nil {
+		p.LossSum = *f.LossSum
+	}
+	return nil
 }
 
 // saveCheckpoint writes a torch.save file that Python reads as a dict:

@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 
 	"gotrain/model"
@@ -58,22 +59,23 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first impossible value.
+// Validate reports the first impossible value. Every range check is
+// written so that NaN fails it.
 func (c Config) Validate() error {
 	switch {
 	case c.Epochs < 1:
 		return fmt.Errorf("epochs must be at least 1, got %d", c.Epochs)
 	case c.BatchSize < 1:
 		return fmt.Errorf("batch size must be at least 1, got %d", c.BatchSize)
-	case !(c.LR > 0):
-		return fmt.Errorf("learning rate must be positive, got %v", c.LR)
-	case c.Momentum < 0 || c.Momentum >= 1:
+	case !(c.LR > 0) || math.IsInf(c.LR, 1):
+		return fmt.Errorf("learning rate must be positive and finite, got %v", c.LR)
+	case !(c.Momentum >= 0 && c.Momentum < 1):
 		return fmt.Errorf("momentum must be in [0, 1), got %v", c.Momentum)
-	case c.WeightDecay < 0:
-		return fmt.Errorf("weight decay must not be negative, got %v", c.WeightDecay)
-	case c.Dropout < 0 || c.Dropout >= 1:
+	case !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 1):
+		return fmt.Errorf("weight decay must be finite and not negative, got %v", c.WeightDecay)
+	case !(c.Dropout >= 0 && c.Dropout < 1):
 		return fmt.Errorf("dropout must be in [0, 1), got %v", c.Dropout)
-	case c.LabelSmoothing < 0 || c.LabelSmoothing > 1:
+	case !(c.LabelSmoothing >= 0 && c.LabelSmoothing <= 1):
 		return fmt.Errorf("label smoothing must be in [0, 1], got %v", c.LabelSmoothing)
 	case !(c.PctStart > 0 && c.PctStart < 1):
 		return fmt.Errorf("pct_start must be in (0, 1), got %v", c.PctStart)

@@ -189,7 +189,9 @@ func readImage32(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	dst := image.NewRGBA(image.Rect(0, 0, dataset.Width, dataset.Height))
+	// NRGBA: colours as stored, not premultiplied by alpha, so a translucent
+	// pixel keeps its colour (as PIL's convert("RGB") does).
+	dst := image.NewNRGBA(image.Rect(0, 0, dataset.Width, dataset.Height))
 	if b := src.Bounds(); b.Dx() == dataset.Width && b.Dy() == dataset.Height {
 		draw.Draw(dst, dst.Bounds(), src, b.Min, draw.Src)
 	} else {

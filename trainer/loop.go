@@ -3,6 +3,7 @@ package trainer
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -76,13 +77,17 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		m.EpochSeconds = m.TrainSeconds + m.TestSeconds
 		m.ImagesPerSec = float64(r.p.Partial.Seen) / m.TrainSeconds
 		r.p.History = append(r.p.History, m)
+		if math.IsNaN(m.TrainLoss) || math.IsInf(m.TrainLoss, 0) {
+			r.log.Warnf("epoch %d: the training loss is %v: the run has diverged (a lower -lr may help)", m.Epoch, m.TrainLoss)
+		}
 		r.log.WithFields(logrus.Fields{
 			"epoch": m.Epoch, "train_loss": round4(m.TrainLoss), "train_acc": round4(m.TrainAcc),
 			"test_loss": round4(m.TestLoss), "test_acc": round4(m.TestAcc), "lr": m.LR,
 			"seconds": round4(elapsed(epochStart)), "images_per_sec": round4(m.ImagesPerSec),
 			"data_wait_pct": round4(100 * r.dataWait),
 		}).Info("epoch done")
-		if m.TestAcc > r.p.BestAcc {
+		// The first epoch's weights are the best so far even at 0%.
+		if m.TestAcc > r.p.BestAcc || len(r.p.History) == 1 {
 			r.p.BestAcc = m.TestAcc
 			if err := torch.Save(filepath.Join(r.cfg.Out, BestFile), nn.StateDict(r.net)); err != nil {
 				return nil, err
@@ -409,4 +414,11 @@ func ExportTorchScript(m nn.Module, path string) error {
 	return nil
 }
 
-func round4(v float64) float64 { return float64(int64(v*1e4+0.5)) / 1e4 }
+// round4 rounds v to 4 decimals for the log; NaN and infinities stay as
+// they are.
+func round4(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	return math.Round(v*1e4) / 1e4
+}

@@ -36,7 +36,8 @@ var (
 )
 
 // PlotLoss writes a PNG chart of the training and test loss per epoch to
-// path, atomically. Non-finite values (a diverged run) are left out.
+// path, atomically. Non-finite values (a diverged run) are left out; a
+// history without any finite loss gives a chart without lines.
 func PlotLoss(path string, history []EpochMetrics) error {
 	err := plotEpochs(path, "Loss", "Loss", true, history,
 		func(m EpochMetrics) (float64, float64) { return m.TrainLoss, m.TestLoss })
@@ -70,10 +71,18 @@ func plotEpochs(path, title, ylabel string, legendTop bool, history []EpochMetri
 			test = append(test, plotter.XY{X: float64(m.Epoch), Y: te})
 		}
 	}
-	if len(train) == 0 && len(test) == 0 {
-		return errors.New("no finite values to plot")
+	if len(history) == 0 {
+		return errors.New("no epochs to plot")
+	}
+	empty := len(train) == 0 && len(test) == 0
+	if empty { // a run that diverged at once: axes over its epochs, no lines
+		title += " (no finite values)"
 	}
 	p := newLinePlot(title, "Epoch", ylabel)
+	if empty {
+		p.X.Min, p.X.Max = float64(history[0].Epoch), float64(history[len(history)-1].Epoch)+1
+		p.Y.Min, p.Y.Max = 0, 1
+	}
 	p.Legend.Top = legendTop
 	for _, s := range []struct {
 		name string

@@ -113,6 +113,17 @@ func TestPlotLossAndAccuracy(t *testing.T) {
 		t.Error("empty history plotted without error")
 	}
 	testdir.AssertOnly(t, dir, "accuracy.png", "loss.png")
+
+	// A run that diverged at once still gets its chart, without lines.
+	nan := []EpochMetrics{{Epoch: 1, TrainLoss: math.NaN(), TestLoss: math.NaN()}, {Epoch: 2, TrainLoss: math.Inf(1), TestLoss: math.NaN()}}
+	path := filepath.Join(dir, "diverged.png")
+	if err := PlotLoss(path, nan); err != nil {
+		t.Fatalf("all-NaN loss: %v", err)
+	}
+	counts := colorCounts(decodePNG(t, path, PlotWidth, PlotHeight))
+	if n := nearColor(counts, trainColor) + nearColor(counts, testColor); n != 0 {
+		t.Errorf("diverged.png: %d pixels of the series colours, want none", n)
+	}
 }
 
 func TestPlotLR(t *testing.T) {

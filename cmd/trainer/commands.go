@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,15 +29,29 @@ func modelList() string {
 
 func weightsFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "weights", Aliases: []string{"w"}, Required: true, Usage: "checkpoint, state_dict or TorchScript file"},
+		&cli.StringFlag{Name: "weights", Aliases: []string{"w"}, Usage: "checkpoint, state_dict or TorchScript file (required)"},
 		&cli.StringFlag{Name: "model", Usage: "network of the weights (default: the checkpoint's, else " + model.Default + ")"},
 		&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
 		threadsFlag(),
 	}
 }
 
+// requireFlags returns a usage error naming the first of the flags that is
+// empty. (cli's own Required flags fail outside OnUsageError, with exit 1.)
+func requireFlags(c *cli.Context, names ...string) error {
+	for _, n := range names {
+		if c.String(n) == "" {
+			return usagef("%s: -%s is required", c.Command.Name, n)
+		}
+	}
+	return nil
+}
+
 // openNet loads the weights named by the flags onto the requested device.
 func openNet(c *cli.Context, log *logrus.Logger) (*model.Net, torch.Device, error) {
+	if err := requireFlags(c, "weights"); err != nil {
+		return nil, torch.CPU, err
+	}
 	threads := intOr(c, "threads", trainer.DefaultsFor(c.String("device")).Threads)
 	if threads < 1 {
 		return nil, torch.CPU, usagef("threads must be at least 1, got %d", threads)
@@ -95,7 +110,7 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 			}
 			if c.Bool("json") {
 				return json.NewEncoder(os.Stdout).Encode(map[string]any{
-					"model": net.Name, "weights": c.String("weights"), "loss": ev.Loss, "correct": ev.Correct,
+					"model": net.Name, "weights": c.String("weights"), "loss": finiteOrNil(ev.Loss), "correct": ev.Correct,
 					"total": ev.Total, "accuracy": ev.Accuracy(), "class_accuracy": classMap(ev.ClassAccuracy()),
 					"confusion": ev.Confusion, "classes": dataset.Classes,
 				})
@@ -105,6 +120,15 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// finiteOrNil returns v, or nil (JSON null) for NaN and infinities, which
+// encoding/json refuses.
+func finiteOrNil(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
 }
 
 func classMap(acc []float64) map[string]float64 {
@@ -208,9 +232,12 @@ func exportCommand(log *logrus.Logger) *cli.Command {
 		UsageText: "trainer export -weights FILE -format state_dict|torchscript -o OUT",
 		Flags: append(weightsFlags()[:2],
 			&cli.StringFlag{Name: "format", Value: "state_dict", Usage: "state_dict or torchscript"},
-			&cli.StringFlag{Name: "o", Aliases: []string{"output"}, Required: true, Usage: "output file"},
+			&cli.StringFlag{Name: "o", Aliases: []string{"output"}, Usage: "output file (required)"},
 		),
 		Action: func(c *cli.Context) error {
+			if err := requireFlags(c, "weights", "o"); err != nil {
+				return err
+			}
 			format := c.String("format")
 			if format != "state_dict" && format != "torchscript" {
 				return usagef("export: bad -format %q: want state_dict or torchscript", format)

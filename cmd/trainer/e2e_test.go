@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -326,6 +327,15 @@ func TestBadInput(t *testing.T) {
 		{"zero epochs", []string{"-epochs", "0"}, 2, "epochs must be at least 1"},
 		{"negative lr", []string{"-lr", "-1"}, 2, "learning rate must be positive"},
 		{"bad dropout", []string{"-dropout", "1.5"}, 2, "dropout must be in [0, 1)"},
+		{"NaN weight decay", []string{"-weight-decay", "NaN"}, 2, "weight decay must be finite and not negative, got NaN"},
+		{"NaN label smoothing", []string{"-label-smoothing", "NaN"}, 2, "label smoothing must be in [0, 1], got NaN"},
+		{"infinite lr", []string{"-lr", "+Inf"}, 2, "learning rate must be positive and finite, got +Inf"},
+		{"resume with a training flag", []string{"-resume", ckpt, "-epochs", "5"}, 2, "-epochs cannot be changed on -resume"},
+		{"resume with no threads", []string{"-resume", ckpt, "-threads", "0"}, 2, "threads and workers must be at least 1"},
+		{"sub-command's unknown flag", []string{"evaluate", "-bogus"}, 2, "flag provided but not defined: -bogus"},
+		{"sub-command's bad flag value", []string{"predict", "-top-k", "x"}, 2, `invalid value "x" for flag -top-k`},
+		{"evaluate without weights", []string{"evaluate"}, 2, "evaluate: -weights is required"},
+		{"export without output", []string{"export", "-weights", ckpt}, 2, "export: -o is required"},
 		{"unknown model", []string{"-model", "resnet"}, 2, `unknown model "resnet"`},
 		{"bad log format", []string{"-log-format", "xml"}, 2, "bad -log-format"},
 		{"missing data", []string{"-data", "/nonexistent/cifar", "-out", t.TempDir()}, 1, "/nonexistent/cifar"},
@@ -414,4 +424,56 @@ func equalTensors(a, b map[string][]byte) bool {
 		}
 	}
 	return true
+}
+
+// TestDivergedRun trains with a learning rate that sends the loss to NaN
+// at once: the run must warn, survive an interrupt (its checkpoint holds a
+// NaN running loss), resume, and finish with every output written.
+func TestDivergedRun(t *testing.T) {
+	needArchive(t)
+	out := t.TempDir()
+	cmd := exec.Command(binary, smallRun(out, "-lr", "1e6")...)
+	cmd.Dir = workDir
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(out, trainer.MetricsJSONFile)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("first epoch did not finish in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if !strings.Contains(errb.String(), "the run has diverged") {
+		t.Errorf("no divergence warning:\n%s", errb.String())
+	}
+	if strings.Contains(errb.String(), "interrupted at epoch 2") {
+		r := runTrainer(t, "-resume", out)
+		if r.code != 0 {
+			t.Fatalf("resume: exit %d: %s", r.code, r.stderr)
+		}
+	} else {
+		t.Log("the run finished before the interrupt; nothing to resume")
+	}
+	for _, f := range []string{trainer.BestFile, trainer.StateDictFile, trainer.TorchScriptFile,
+		trainer.LossPlotFile, trainer.AccuracyPlotFile} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("output %s missing: %v", f, err)
+		}
+	}
+	hist, err := trainer.ReadMetricsJSON(filepath.Join(out, trainer.MetricsJSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || !math.IsNaN(hist[1].TrainLoss) {
+		t.Errorf("metrics of a diverged run: %+v", hist)
+	}
 }

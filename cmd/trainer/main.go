@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -108,11 +109,17 @@ func newApp(log *logrus.Logger) *cli.App {
 		Commands: []*cli.Command{
 			evaluateCommand(log), predictCommand(log), summaryCommand(), exportCommand(log),
 		},
-		OnUsageError:   func(c *cli.Context, err error, _ bool) error { return usageError{err} },
+		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = onUsageError
 	}
 	return app
 }
+
+// onUsageError marks cli's flag parsing errors as usage errors (exit 2).
+func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 
 func logFlags() []cli.Flag {
 	return []cli.Flag{
@@ -179,6 +186,26 @@ func workersFlag() cli.Flag {
 		DefaultText: fmt.Sprintf("all %d CPUs on the CPU, at most 8 on CUDA", trainer.DefaultConfig().Workers)}
 }
 
+// resumeFlags are the flags a resumed run takes: its checkpoint holds the
+// rest of its configuration.
+var resumeFlags = []string{"resume", "threads", "workers", "device", "log-level", "log-format"}
+
+// checkResumeFlags refuses flags that a resumed run would ignore, and bad
+// values of those it takes.
+func checkResumeFlags(c *cli.Context, cfg trainer.Config) error {
+	for _, f := range c.App.Flags {
+		name := f.Names()[0]
+		if c.IsSet(name) && !slices.Contains(resumeFlags, name) {
+			return usagef("-%s cannot be changed on -resume: a resumed run keeps its checkpoint's settings (it takes only -%s)",
+				name, strings.Join(resumeFlags[1:], ", -"))
+		}
+	}
+	if cfg.Threads < 1 || cfg.Workers < 1 {
+		return usagef("threads and workers must be at least 1, got %d and %d", cfg.Threads, cfg.Workers)
+	}
+	return nil
+}
+
 // intOr returns the int flag name's value if it was given, else def.
 func intOr(c *cli.Context, name string, def int) int {
 	if c.IsSet(name) {
@@ -215,6 +242,8 @@ func trainAction(c *cli.Context, log *logrus.Logger) error {
 		if err := cfg.Validate(); err != nil {
 			return usageError{err}
 		}
+	} else if err := checkResumeFlags(c, cfg); err != nil {
+		return err
 	}
 	res, err := trainer.Run(c.Context, cfg, trainer.Options{
 		Log: log, Progress: os.Stdout, IsTerminal: isTerminal(os.Stdout),
