@@ -125,6 +125,26 @@ func TestLoadBinary(t *testing.T) {
 			checkBinarySets(t, train, test, per)
 		})
 	}
+	raw := tarBytes(t, release, false)
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		// Zero padding after the gzip data, as blocking tools leave it:
+		// gzip -t and Python's tarfile accept it.
+		{"tar.gz padded with zeros", append(gzipBytes(t, raw), make([]byte, 10240)...)},
+		// Concatenated gzip members, as gzip -d reads them.
+		{"tar.gz in two gzip members", append(gzipBytes(t, raw[:5000]), gzipBytes(t, raw[5000:])...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "c.tar.gz", tc.data)
+			train, test, err := Load(p, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkBinarySets(t, train, test, per)
+		})
+	}
 }
 
 func TestLoadBinaryErrors(t *testing.T) {
@@ -152,9 +172,46 @@ func TestLoadBinaryErrors(t *testing.T) {
 	})
 	t.Run("truncated archive", func(t *testing.T) {
 		data := tarBytes(t, binaryRelease("cifar-10-batches-bin/", per), true)
-		p := writeFile(t, t.TempDir(), "c.tar.gz", data[:len(data)/2])
+		for _, n := range []int{20, len(data) / 2, len(data) - 4} {
+			p := writeFile(t, t.TempDir(), "c.tar.gz", data[:n])
+			_, _, err := Load(p, "")
+			mustErr(t, err, p, "truncated or damaged", "unexpected EOF")
+		}
+	})
+	t.Run("tar cut at a block boundary", func(t *testing.T) {
+		// The tar reader alone takes a stream that ends where a header
+		// would start for a complete archive.
+		data := tarBytes(t, binaryRelease("cifar-10-batches-bin/", per), false)
+		dir, cacheDir := t.TempDir(), t.TempDir()
+		for n := 512; n <= len(data)-1024; n += 512 {
+			p := writeFile(t, dir, "c.tar", data[:n])
+			_, _, err := Load(p, cacheDir)
+			mustErr(t, err, p, "truncated")
+			p = writeFile(t, dir, "c.tar.gz", gzipBytes(t, data[:n]))
+			_, _, err = Load(p, cacheDir)
+			mustErr(t, err, p, "truncated")
+		}
+		if files := cacheFiles(t, cacheDir); len(files) > 0 {
+			t.Fatalf("truncated archives left cache files %v", files)
+		}
+	})
+	t.Run("one zero block ends the archive", func(t *testing.T) {
+		// As GNU tar and Python's tarfile do, accept an end-of-archive
+		// marker of one block instead of two.
+		data := tarBytes(t, binaryRelease("cifar-10-batches-bin/", per), false)
+		p := writeFile(t, t.TempDir(), "c.tar", data[:len(data)-512])
+		train, test, err := Load(p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkBinarySets(t, train, test, per)
+	})
+	t.Run("trailing garbage after gzip data", func(t *testing.T) {
+		data := tarBytes(t, binaryRelease("cifar-10-batches-bin/", per), true)
+		data = append(append(data, make([]byte, 100)...), "junk"...)
+		p := writeFile(t, t.TempDir(), "c.tar.gz", data)
 		_, _, err := Load(p, "")
-		mustErr(t, err, p, "unexpected EOF")
+		mustErr(t, err, p, "unexpected data after the compressed stream")
 	})
 	t.Run("damaged gzip trailer", func(t *testing.T) {
 		data := tarBytes(t, binaryRelease("cifar-10-batches-bin/", per), true)

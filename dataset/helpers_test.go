@@ -165,6 +165,20 @@ func tarBytes(t testing.TB, files []file, gz bool) []byte {
 	return buf.Bytes()
 }
 
+// gzipBytes compresses data into one gzip member.
+func gzipBytes(t testing.TB, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // writeFile writes data to dir/name and returns the path.
 func writeFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
