@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -27,16 +28,33 @@ func DecodeImage(data []byte, dst []byte) error {
 	if len(dst) != ImageSize {
 		panic(fmt.Sprintf("dataset: DecodeImage: dst has %d bytes, want %d", len(dst), ImageSize))
 	}
-	var img image.Image
-	var err error
+	var (
+		decode func(io.Reader) (image.Image, error)
+		w, h   int
+		err    error
+	)
+	// Check the size in the header before decoding: a damaged header may
+	// claim an image large enough to exhaust memory.
 	switch {
 	case bytes.HasPrefix(data, []byte("\xff\xd8")):
-		img, err = jpeg.Decode(bytes.NewReader(data))
+		decode = jpeg.Decode
+		var ok bool
+		if w, h, ok = jpegSize(data); !ok {
+			w, h, err = configSize(jpeg.DecodeConfig, data)
+		}
 	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
-		img, err = png.Decode(bytes.NewReader(data))
+		decode = png.Decode
+		w, h, err = configSize(png.DecodeConfig, data)
 	default:
 		return errors.New("not a PNG or JPEG image")
 	}
+	if err != nil {
+		return fmt.Errorf("cannot decode image: %w", err)
+	}
+	if w != Width || h != Height {
+		return fmt.Errorf("image is %dx%d, want %dx%d", w, h, Width, Height)
+	}
+	img, err := decode(bytes.NewReader(data))
 	if err != nil {
 		return fmt.Errorf("cannot decode image: %w", err)
 	}
@@ -45,6 +63,55 @@ func DecodeImage(data []byte, dst []byte) error {
 	}
 	toRGB(img, dst)
 	return nil
+}
+
+// configSize returns the dimensions that decodeConfig reads from the header
+// of an image file.
+func configSize(decodeConfig func(io.Reader) (image.Config, error), data []byte) (w, h int, err error) {
+	cfg, err := decodeConfig(bytes.NewReader(data))
+	return cfg.Width, cfg.Height, err
+}
+
+// jpegSize returns the dimensions in the frame header (SOF0, SOF1 or SOF2
+// segment, the ones image/jpeg decodes) of the JPEG file data, which starts
+// with the SOI marker. It walks the segments before the frame header without
+// decoding them, which costs far less than jpeg.DecodeConfig (that allocates
+// a whole decoder). ok is false if the file departs from the plain segment
+// structure before the frame header (a truncated segment, an unsupported
+// frame type, extraneous bytes); jpeg.DecodeConfig then judges it.
+func jpegSize(data []byte) (w, h int, ok bool) {
+	i := 2 // after SOI
+	for {
+		if i >= len(data) || data[i] != 0xff {
+			return 0, 0, false
+		}
+		for i < len(data) && data[i] == 0xff { // fill bytes may precede a marker
+			i++
+		}
+		if i+2 >= len(data) {
+			return 0, 0, false
+		}
+		marker := data[i]
+		n := int(data[i+1])<<8 | int(data[i+2]) // segment length, itself included
+		switch {
+		case marker == 0xc0 || marker == 0xc1 || marker == 0xc2:
+			// Length, sample precision, height, width.
+			if n < 8 || i+7 >= len(data) {
+				return 0, 0, false
+			}
+			h = int(data[i+4])<<8 | int(data[i+5])
+			w = int(data[i+6])<<8 | int(data[i+7])
+			return w, h, true
+		case marker == 0xdb || marker == 0xc4 || marker == 0xdd || marker == 0xfe || 0xe0 <= marker && marker <= 0xef:
+			// DQT, DHT, DRI, COM or APPn: skip the segment.
+			if n < 2 {
+				return 0, 0, false
+			}
+			i += 1 + n
+		default:
+			return 0, 0, false
+		}
+	}
 }
 
 // defaultWorkers is the number of decoding goroutines used when the caller

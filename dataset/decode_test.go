@@ -1,8 +1,15 @@
 package dataset
 
 import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -81,3 +88,95 @@ rgb.convert("LA").save(d + "/gray_alpha.png")
 		}
 	}
 }
+
+// jpegImage is a w x h JPEG whose pixels follow pixel(k, ...).
+func jpegImage(k, w, h int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.SetRGBA(x, y, color.RGBA{pixel(k, 0, y, x), pixel(k, 1, y, x), pixel(k, 2, y, x), 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 75}); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}
+
+// hugePNG is a 32x32 PNG whose header claims 20000x20000 pixels.
+func hugePNG() []byte {
+	data := pngImage(1, Width, Height)
+	// The IHDR chunk's data starts at 16 (width, then height); its CRC,
+	// over type and data, at 29.
+	binary.BigEndian.PutUint32(data[16:], 20000)
+	binary.BigEndian.PutUint32(data[20:], 20000)
+	binary.BigEndian.PutUint32(data[29:], crc32.ChecksumIEEE(data[12:29]))
+	return data
+}
+
+// hugeJPEG is a 32x32 JPEG whose frame header claims 20000x20000 pixels.
+func hugeJPEG() []byte {
+	data := jpegImage(1, Width, Height)
+	i := bytes.Index(data, []byte{0xff, 0xc0}) // SOF0: length, precision, height, width
+	binary.BigEndian.PutUint16(data[i+5:], 20000)
+	binary.BigEndian.PutUint16(data[i+7:], 20000)
+	return data
+}
+
+// TestDecodeImageChecksSizeFirst checks that an image whose header claims a
+// huge size is refused before the decoder allocates memory for it.
+func TestDecodeImageChecksSizeFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{{"png", hugePNG()}, {"jpeg", hugeJPEG()}} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := DecodeImage(tc.data, make([]byte, ImageSize))
+		runtime.ReadMemStats(&after)
+		mustErr(t, err, "image is 20000x20000, want 32x32")
+		if n := after.TotalAlloc - before.TotalAlloc; n > 16<<20 {
+			t.Errorf("%s: refusing a %d-byte image allocated %d MB", tc.name, len(tc.data), n>>20)
+		}
+	}
+}
+
+// TestJPEGSize checks the header scan that precedes JPEG decoding against
+// jpeg.DecodeConfig, and that files it leaves to image/jpeg still decode.
+func TestJPEGSize(t *testing.T) {
+	plain := jpegImage(2, 17, 40)
+	soi, rest := plain[:2], plain[2:]
+	for _, tc := range []struct {
+		name string
+		data []byte
+		ok   bool // whether the scan finds the size itself
+	}{
+		{"plain", plain, true},
+		{"comment and fill bytes", joinBytes(soi, []byte("\xff\xfe\x00\x05hi!\xff\xff"), rest), true},
+		{"extraneous byte", joinBytes(soi, []byte{0x00}, rest), false},
+		{"truncated", plain[:20], false},
+	} {
+		w, h, ok := jpegSize(tc.data)
+		if ok != tc.ok {
+			t.Errorf("%s: jpegSize ok = %v, want %v", tc.name, ok, tc.ok)
+		}
+		cfg, err := jpeg.DecodeConfig(bytes.NewReader(tc.data))
+		if ok && (err != nil || w != cfg.Width || h != cfg.Height) {
+			t.Errorf("%s: jpegSize %dx%d, jpeg.DecodeConfig %dx%d (%v)", tc.name, w, h, cfg.Width, cfg.Height, err)
+		}
+	}
+	// Where the scan gives up, DecodeImage still decodes what image/jpeg
+	// accepts.
+	want, got := make([]byte, ImageSize), make([]byte, ImageSize)
+	img := jpegImage(3, Width, Height)
+	if err := DecodeImage(img, want); err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeImage(joinBytes(img[:2], []byte{0x00}, img[2:]), got); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("JPEG with an extraneous byte: err %v, same pixels %v", err, bytes.Equal(got, want))
+	}
+}
+
+// joinBytes concatenates parts.
+func joinBytes(parts ...[]byte) []byte { return bytes.Join(parts, nil) }

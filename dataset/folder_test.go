@@ -106,6 +106,7 @@ func TestLoadImageTreeErrors(t *testing.T) {
 		{"undecodable jpeg", with(file{"test/cat/bad.jpg", []byte("\xff\xd8\xff\xe0 broken")}), "test/cat/bad.jpg", "cannot decode image"},
 		{"not an image", with(file{"test/cat/text.png", []byte("hello")}), "test/cat/text.png", "not a PNG or JPEG image"},
 		{"wrong size", with(file{"train/ship/small.png", png31}), "train/ship/small.png", "image is 31x32, want 32x32"},
+		{"huge size in header", with(file{"train/ship/huge.png", hugePNG()}), "train/ship/huge.png", "image is 20000x20000, want 32x32"},
 		{"unsupported type", with(file{"train/ship/a.gif", []byte("GIF89a")}), "train/ship/a.gif", `unsupported file type ".gif"`},
 		{"file outside class folder", with(file{"train/a.png", tree[0].data}), "train/a.png", "unexpected file"},
 	} {
