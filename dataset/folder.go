@@ -9,22 +9,42 @@ import (
 )
 
 // scanFolder walks root and returns the CIFAR-10 files it holds, classified
-// and in lexical order, and the names of archives lying directly in root. It
-// descends only as deep as the layouts reach (see layout.go), follows
-// symbolic links to files but not to folders, and fails on files or folders
-// inside a train/ or test/ folder that break the class-folder layout.
-func scanFolder(root string) (entries []*entry, archives []string, err error) {
+// and in lexical order, and the names of archives lying directly in root
+// (whether or not they can be opened: that matters only for the one that is
+// chosen). It descends only as deep as the layouts reach (see layout.go),
+// follows symbolic links to files but not to folders, and fails on files or
+// folders inside a train/ or test/ folder that break the class-folder layout.
+//
+// A train/ or test/ folder, or a folder inside one, that cannot be read
+// fails the scan: skipping it would silently lose images. Any other folder
+// that cannot be read, such as a lost+found beside the data, is skipped, and
+// the first such error is returned as skipped. (Skipping one that held the
+// binary release loses nothing silently: the release is complete or
+// refused.)
+func scanFolder(root string) (entries []*entry, archives []string, skipped, err error) {
 	real, err := filepath.EvalSymlinks(root)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	err = filepath.WalkDir(real, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
+	err = filepath.WalkDir(real, func(p string, d fs.DirEntry, walkErr error) error {
 		rel, err := filepath.Rel(real, p)
 		if err != nil {
 			return err
+		}
+		if walkErr != nil {
+			if rel == "." || d == nil || !d.IsDir() {
+				return walkErr
+			}
+			// The folder itself was seen (and accepted) before; its
+			// contents cannot be listed.
+			parts := strings.Split(filepath.ToSlash(rel), "/")
+			if dirSplitIndex(parts) >= 0 {
+				return walkErr
+			}
+			if skipped == nil {
+				skipped = walkErr
+			}
+			return filepath.SkipDir
 		}
 		if rel == "." {
 			return nil
@@ -59,19 +79,20 @@ func scanFolder(root string) (entries []*entry, archives []string, err error) {
 		if e == nil && !archive {
 			return nil
 		}
+		if archive {
+			// Whether it can be opened matters only if it is chosen,
+			// which locate finds out.
+			if info, err := os.Stat(p); err != nil || info.Mode().IsRegular() {
+				archives = append(archives, base)
+			}
+			return nil
+		}
 		info, err := os.Stat(p) // follows a symbolic link
 		if err != nil {
 			return err
 		}
 		if !info.Mode().IsRegular() {
-			if e != nil {
-				return fmt.Errorf("%s: not a regular file", where)
-			}
-			return nil
-		}
-		if archive {
-			archives = append(archives, base)
-			return nil
+			return fmt.Errorf("%s: not a regular file", where)
 		}
 		e.where, e.path = where, p
 		e.size, e.mtime = info.Size(), info.ModTime().UnixNano()
@@ -79,9 +100,9 @@ func scanFolder(root string) (entries []*entry, archives []string, err error) {
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return entries, archives, nil
+	return entries, archives, skipped, nil
 }
 
 // dirSplitIndex is splitIndex for a folder: the position of a train/test

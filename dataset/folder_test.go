@@ -3,7 +3,9 @@ package dataset
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -221,4 +223,85 @@ func TestLoadImageTreeThroughSymlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTreeSets(t, train, test, 2)
+}
+
+// unreadableDir creates the folder dir/name with mode 000, or skips the test
+// where that does not keep the process out (as root).
+func unreadableDir(t *testing.T, dir, name string) string {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		t.Skip("running as root, which reads folders of mode 000")
+	}
+	p := filepath.Join(dir, name)
+	if err := os.Mkdir(p, 0o000); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(p, 0o755) }) // before t.TempDir's removal
+	return p
+}
+
+// TestLoadIgnoresUnrelatedTrouble checks that what cannot be read beside the
+// data does not stop Load or Ensure, while what is part of the data does.
+func TestLoadIgnoresUnrelatedTrouble(t *testing.T) {
+	offline := WithDownloadURL("http://127.0.0.1:1/cifar.tar.gz", "")
+	loads := func(t *testing.T, dir string) {
+		t.Helper()
+		if _, _, err := Load(dir, ""); err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if err := Ensure(context.Background(), dir, offline); err != nil {
+			t.Fatalf("Ensure: %v", err)
+		}
+	}
+	t.Run("dangling archive link beside the data", func(t *testing.T) {
+		dir := t.TempDir()
+		writeTree(t, dir, binaryRelease("cifar-10-batches-bin/", 1))
+		if err := os.Symlink(filepath.Join(dir, "gone.tar.gz"), filepath.Join(dir, "cifar10-jpeg.tar.gz")); err != nil {
+			t.Fatal(err)
+		}
+		loads(t, dir)
+	})
+	t.Run("dangling archive link chosen", func(t *testing.T) {
+		dir := t.TempDir()
+		link := filepath.Join(dir, OfficialArchive)
+		if err := os.Symlink(filepath.Join(dir, "gone.tar.gz"), link); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := Load(dir, "")
+		mustErr(t, err, link)
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("error %v does not wrap fs.ErrNotExist", err)
+		}
+	})
+	t.Run("unreadable folder beside the data", func(t *testing.T) {
+		dir := t.TempDir()
+		writeTree(t, dir, imageTree("", 1))
+		unreadableDir(t, dir, "lost+found")
+		loads(t, dir)
+	})
+	t.Run("unreadable folder beside an archive", func(t *testing.T) {
+		dir := t.TempDir()
+		writeFile(t, dir, OfficialArchive, tarBytes(t, binaryRelease("cifar-10-batches-bin/", 1), true))
+		unreadableDir(t, dir, "lost+found")
+		loads(t, dir)
+	})
+	t.Run("unreadable folder and no data", func(t *testing.T) {
+		dir := t.TempDir()
+		p := unreadableDir(t, dir, "lost+found")
+		_, _, err := Load(dir, "")
+		mustErr(t, err, dir, p, "permission denied")
+		if !errors.Is(err, ErrNoData) {
+			t.Fatalf("error %v does not wrap ErrNoData", err)
+		}
+	})
+	t.Run("unreadable class folder", func(t *testing.T) {
+		dir := t.TempDir()
+		writeTree(t, dir, imageTree("", 1))
+		if err := os.Rename(filepath.Join(dir, "train", "cat"), filepath.Join(dir, "cat")); err != nil {
+			t.Fatal(err)
+		}
+		p := unreadableDir(t, filepath.Join(dir, "train"), "cat")
+		_, _, err := Load(dir, "")
+		mustErr(t, err, p, "permission denied")
+	})
 }

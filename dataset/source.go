@@ -51,7 +51,7 @@ func locate(src string) (*source, error) {
 		}
 		return &source{path: abs, archive: true, size: fi.Size(), mtime: fi.ModTime()}, nil
 	}
-	entries, archives, err := scanFolder(abs)
+	entries, archives, skipped, err := scanFolder(abs)
 	if err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
@@ -69,6 +69,8 @@ func locate(src string) (*source, error) {
 		pick = archives[0]
 	case len(archives) > 1:
 		return nil, fmt.Errorf("dataset: %s holds several archives (%s); name the one to use", abs, strings.Join(archives, ", "))
+	case skipped != nil:
+		return nil, fmt.Errorf("dataset: %w in %s: want cifar-10-batches-bin/, train/ and test/ class folders, or a .tar/.tar.gz archive of either (a folder that may hold them cannot be read: %w)", ErrNoData, abs, skipped)
 	default:
 		return nil, fmt.Errorf("dataset: %w in %s: want cifar-10-batches-bin/, train/ and test/ class folders, or a .tar/.tar.gz archive of either", ErrNoData, abs)
 	}
