@@ -180,6 +180,26 @@ func TestEnsureKeepsBrokenData(t *testing.T) {
 	}
 }
 
+// TestEnsureLeavesArchiveWithoutData checks what ErrNoData's doc says:
+// Ensure does not open archives, so it keeps one without CIFAR-10 inside,
+// and Load's error names that archive.
+func TestEnsureLeavesArchiveWithoutData(t *testing.T) {
+	srv := newArchiveServer(t)
+	dir := t.TempDir()
+	p := writeFile(t, dir, "notes.tar", tarBytes(t, []file{{"README", []byte("hello")}}, false))
+	if err := Ensure(context.Background(), dir, WithDownloadURL(srv.url("ok"), srv.md5)); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.hits.Load(); n != 0 {
+		t.Fatalf("downloaded beside an archive (%d requests)", n)
+	}
+	_, _, err := Load(dir, "")
+	mustErr(t, err, p, "no CIFAR-10 data")
+	if !errors.Is(err, ErrNoData) {
+		t.Fatalf("error %v does not wrap ErrNoData", err)
+	}
+}
+
 func TestProgressBar(t *testing.T) {
 	if newProgressBar(&bytes.Buffer{}, "x", 10) != nil {
 		t.Fatal("progress bar drawn on a non-terminal writer")

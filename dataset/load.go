@@ -18,8 +18,8 @@ import (
 // as in Classes), under at most one leading folder. A folder may instead
 // hold archives: OfficialArchive if present, else a single .tar/.tar.gz/.tgz.
 // Images are ordered by split, class, then file name; their labels are the
-// class folders' indexes in Classes. A folder without recognisable data
-// gives an error wrapping ErrNoData.
+// class folders' indexes in Classes. A folder or archive without
+// recognisable data gives an error wrapping ErrNoData.
 //
 // If cacheDir is not empty, the decoded images are cached in one file there
 // (created, with cacheDir, on first use) named after the source and keyed by
@@ -71,10 +71,12 @@ func Load(src, cacheDir string, opts ...Option) (train, test *Set, err error) {
 }
 
 // Ensure makes sure dir holds CIFAR-10 that Load(dir, ...) can read: if it
-// finds none there (see Load for what is recognised), it downloads the
-// official binary release into dir, which it creates if needed; see
-// Download. Data that is present but broken (an incomplete release, say) is
-// reported, not replaced.
+// finds neither CIFAR-10 files nor archives there (see Load for what is
+// recognised), it downloads the official binary release into dir, which it
+// creates if needed; see Download. Data that is present but broken (an
+// incomplete release, say) is reported, not replaced. Archives are not
+// opened here: one that is damaged or holds no CIFAR-10 is left for Load to
+// report.
 func Ensure(ctx context.Context, dir string, opts ...Option) error {
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		if _, err := locate(dir); !errors.Is(err, ErrNoData) {

@@ -14,7 +14,9 @@ import (
 )
 
 // ErrNoData is wrapped by the error Load returns for a folder or archive that
-// holds nothing like CIFAR-10. Ensure downloads the data in that case.
+// holds nothing like CIFAR-10. Ensure downloads the data only for a folder
+// without CIFAR-10 files or archives: it does not open archives, so an
+// archive without CIFAR-10 inside is reported by Load, not replaced.
 var ErrNoData = errors.New("no CIFAR-10 data")
 
 // OfficialArchive is the file name of the official binary release. A data
