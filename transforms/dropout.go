@@ -27,8 +27,8 @@ func (t *CoarseDropout) Prob() float64 { return t.P }
 func (t *CoarseDropout) ApplyAlways(img *Image, r *rand.Rand) {
 	n := intRange(r, t.MinHoles, t.MaxHoles)
 	for range n {
-		hh := intRange(r, t.MinHeight, min(t.MaxHeight, img.H))
-		hw := intRange(r, t.MinWidth, min(t.MaxWidth, img.W))
+		hh := intRange(r, min(t.MinHeight, img.H), min(t.MaxHeight, img.H))
+		hw := intRange(r, min(t.MinWidth, img.W), min(t.MaxWidth, img.W))
 		y1 := r.IntN(img.H - hh + 1)
 		x1 := r.IntN(img.W - hw + 1)
 		FillRect(img, x1, y1, x1+hw, y1+hh, t.Fill)
@@ -48,6 +48,9 @@ func intRange(r *rand.Rand, lo, hi int) int {
 func FillRect(img *Image, x1, y1, x2, y2 int, fill [Channels]uint8) {
 	x1, y1 = max(x1, 0), max(y1, 0)
 	x2, y2 = min(x2, img.W), min(y2, img.H)
+	if x1 >= x2 || y1 >= y2 {
+		return // nothing of the rectangle lies inside the image
+	}
 	for y := y1; y < y2; y++ {
 		p := img.Pix[(y*img.W+x1)*Channels : (y*img.W+x2)*Channels]
 		for i := 0; i+2 < len(p); i += Channels {

@@ -149,3 +149,40 @@ func TestCoarseDropoutRanges(t *testing.T) {
 		t.Errorf("hole counts %v, want about 200 each of 1, 2, 3", counts)
 	}
 }
+
+func TestCoarseDropoutHoleLargerThanImage(t *testing.T) {
+	// Minimum sizes beyond the image are capped like the maximums: every
+	// hole spans the whole height.
+	fill := [3]uint8{1, 2, 3}
+	d := &CoarseDropout{MinHoles: 1, MaxHoles: 1, MinHeight: 40, MaxHeight: 50, MinWidth: 8, MaxWidth: 8, Fill: fill, P: 1}
+	r := newRand(9)
+	img := NewImage(32, 32)
+	for range 100 {
+		clear(img.Pix)
+		d.ApplyAlways(img, r)
+		x1, y1, x2, y2, n := bbox(filled(img, fill), 32)
+		if n != 32*8 || y1 != 0 || y2 != 32 || x2-x1 != 8 {
+			t.Fatalf("hole of %d pixels in box [%d,%d)x[%d,%d), want an 8x32 column", n, x1, x2, y1, y2)
+		}
+	}
+}
+
+func TestFillRectClips(t *testing.T) {
+	fill := [3]uint8{1, 2, 3}
+	img := NewImage(8, 8)
+	// Rectangles with nothing inside the image draw nothing.
+	for _, r := range [][4]int{
+		{10, 0, 14, 4}, {-6, 0, -2, 4}, {0, 9, 4, 12}, {0, -5, 4, -1}, // beyond each edge
+		{8, 8, 12, 12}, {3, 3, 3, 6}, {5, 2, 4, 6}, // at the corner, empty, reversed
+	} {
+		FillRect(img, r[0], r[1], r[2], r[3], fill)
+		if _, _, _, _, n := bbox(filled(img, fill), 8); n != 0 {
+			t.Fatalf("FillRect%v filled %d pixels, want none", r, n)
+		}
+	}
+	// A rectangle partly outside fills its part inside.
+	FillRect(img, -2, 6, 3, 11, fill)
+	if x1, y1, x2, y2, n := bbox(filled(img, fill), 8); n != 6 || x1 != 0 || y1 != 6 || x2 != 3 || y2 != 8 {
+		t.Fatalf("FillRect(-2, 6, 3, 11) filled %d pixels in [%d,%d)x[%d,%d), want [0,3)x[6,8)", n, x1, x2, y1, y2)
+	}
+}
