@@ -111,6 +111,10 @@ func readCache(name string, key [32]byte, lim limits) (train, test *Set, err err
 // readImages reads the n images that follow in r and returns those that a
 // limit of keep selects: all of them in one read, or one at a time.
 func readImages(r io.Reader, n, keep int) ([]byte, error) {
+	if keep == none {
+		_, err := io.CopyN(io.Discard, r, int64(n)*ImageSize)
+		return nil, err
+	}
 	if keep <= 0 || keep >= n {
 		b := make([]byte, n*ImageSize)
 		_, err := io.ReadFull(r, b)

@@ -300,6 +300,7 @@ func TestCacheSubset(t *testing.T) {
 		{limits{3, 2}, []int{0, 3, 6}, []int{0, 2}},
 		{limits{0, 4}, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, []int{0, 1, 2, 3}},
 		{limits{10, 99}, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, []int{0, 1, 2, 3, 4}},
+		{limits{none, 2}, nil, []int{0, 2}}, // WithTestOnly
 	} {
 		tr, te, err := readCache(name, key, c.lim)
 		if err != nil {
@@ -331,4 +332,30 @@ func TestCacheSubset(t *testing.T) {
 	}
 	_, _, err = readCache(name, key, limits{3, 2})
 	mustErr(t, err, name, "checksum mismatch")
+	// Skipped images are checked too.
+	_, _, err = readCache(name, key, limits{none, 0})
+	mustErr(t, err, name, "checksum mismatch")
+}
+
+func TestLoadTestOnly(t *testing.T) {
+	src, cacheDir := t.TempDir(), t.TempDir()
+	const n = 2
+	writeTree(t, src, imageTree("", n))
+	// Without a cache both splits are decoded (to write one); from the
+	// cache the training images are skipped. Either way only the test
+	// split comes back.
+	for range 2 {
+		train, test, err := Load(src, cacheDir, WithTestOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if train.Len() != 0 || len(train.Images) != 0 || test.Len() != n*len(Classes) {
+			t.Fatalf("%d training and %d test images, want 0 and %d", train.Len(), test.Len(), n*len(Classes))
+		}
+	}
+	train, test, err := Load(src, cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTreeSets(t, train, test, n)
 }

@@ -10,6 +10,16 @@ func WithLimits(train, test int) Option {
 	return func(o *options) { o.lim = limits{train, test} }
 }
 
+// WithTestOnly makes Load return an empty training set, for evaluation:
+// from a cache, no training image is held in memory. (Without a cache both
+// splits are decoded, to write one.)
+func WithTestOnly() Option {
+	return func(o *options) { o.lim.train = none }
+}
+
+// none is a limit that keeps no image.
+const none = -1
+
 // spreadIndex is the index in a split of total images of the i-th of n
 // kept ones.
 func spreadIndex(i, total, n int) int { return i * total / n }
@@ -18,6 +28,9 @@ func spreadIndex(i, total, n int) int { return i * total / n }
 // class-ordered set keeps every class; s itself when n is 0 or not below
 // s.Len().
 func (s *Set) Spread(n int) *Set {
+	if n == none {
+		return &Set{}
+	}
 	if n <= 0 || n >= s.Len() {
 		return s
 	}
@@ -31,6 +44,9 @@ func (s *Set) Spread(n int) *Set {
 // spreadLabels returns the labels of the images Spread(n) keeps, in a new
 // slice.
 func spreadLabels(labels []uint8, n int) []uint8 {
+	if n == none {
+		return nil
+	}
 	if n <= 0 || n >= len(labels) {
 		return append([]uint8(nil), labels...)
 	}

@@ -95,7 +95,7 @@ func Evaluate(ctx context.Context, net *model.Net, set *dataset.Set, dev torch.D
 // (empty means ./data, downloaded if missing), keeping limit images (0: all).
 func LoadTestSet(ctx context.Context, data string, limitN, workers int, log *logrus.Logger) (*dataset.Set, error) {
 	cfg := Config{Data: data, Workers: workers, TestLimit: limitN}
-	_, test, err := loadData(ctx, cfg, log)
+	_, test, err := loadData(ctx, cfg, log, dataset.WithTestOnly())
 	return test, err
 }
 

@@ -201,11 +201,12 @@ func trainPipeline(cfg Config) *transforms.Pipeline {
 }
 
 // loadData reads the data set (downloading it into ./data when no data
-// location is given and none is there) and applies the image limits.
-func loadData(ctx context.Context, cfg Config, log *logrus.Logger) (train, test *dataset.Set, err error) {
+// location is given and none is there) and applies the image limits and
+// then the extra options.
+func loadData(ctx context.Context, cfg Config, log *logrus.Logger, extra ...dataset.Option) (train, test *dataset.Set, err error) {
 	src, cacheDir := cfg.Data, cfg.Data
-	opts := []dataset.Option{dataset.WithLogger(dataset.LoggerFunc(log.Infof)), dataset.WithWorkers(cfg.Workers),
-		dataset.WithLimits(cfg.TrainLimit, cfg.TestLimit)}
+	opts := append([]dataset.Option{dataset.WithLogger(dataset.LoggerFunc(log.Infof)), dataset.WithWorkers(cfg.Workers),
+		dataset.WithLimits(cfg.TrainLimit, cfg.TestLimit)}, extra...)
 	if src == "" {
 		src, cacheDir = "data", "data"
 		if err := dataset.Ensure(ctx, src, append(opts, dataset.WithProgress(os.Stderr))...); err != nil {
