@@ -249,7 +249,8 @@ func trainAction(c *cli.Context, log *logrus.Logger) error {
 		Log: log, Progress: os.Stdout, IsTerminal: isTerminal(os.Stdout),
 		Resume: c.String("resume"), InitFrom: c.String("init-from"),
 		Override: func(r *trainer.Config) {
-			// Settings that do not change the results may differ on resume.
+			// Settings of the machine, not of the recipe, may differ on resume
+			// (on another device the results are no longer bit-exact).
 			if c.IsSet("threads") {
 				r.Threads = cfg.Threads
 			}
