@@ -35,6 +35,8 @@ func FuzzUnpickle(f *testing.F) {
 	f.Add(viewPickle(view{"ByteStorage", "0", 64, 3, []int64{2, 3, 4}, []int64{0, 8, 2}}))
 	f.Add(pickleOf(f, &Dict{Items: []Item{{"model", &Dict{}}, {"x", Tuple{int64(1), 2.5, "s", []byte("b"), nil, true}},
 		{"l", &List{int64(1) << 40}}}}))
+	f.Add(selfPairPickle(30))        // a tuple key of 2**30 leaves
+	f.Add(bigKeyPickle(1<<10, 1<<8)) // one big integer key set 257 times
 	storage := map[string][]byte{"0": testBytes(0, 64)}
 	f.Fuzz(func(t *testing.T, pkl []byte) {
 		b := archiveBytes(t, pkl, storage)

@@ -46,6 +46,24 @@ func (d *Dict) Get(key any) (any, bool) {
 // (lists) and tuples nested deeper than maxKeyDepth are never equal; dicts
 // and tensors compare by identity.
 func keyEqual(a, b any, depth int) bool {
+	var c keyComparer
+	return c.equal(a, b, depth)
+}
+
+// keyComparer compares dict keys, remembering the pairs of tuples found
+// equal: a tuple may refer to one tuple many times, and comparing it
+// element by element each time could take time exponential in its size.
+type keyComparer struct {
+	equalTuples map[tuplePair]bool
+}
+
+// tuplePair is two tuples compared at a depth of nesting.
+type tuplePair struct {
+	a, b  tupleIdentity
+	depth int
+}
+
+func (c *keyComparer) equal(a, b any, depth int) bool {
 	switch a := a.(type) {
 	case nil:
 		return b == nil
@@ -72,11 +90,22 @@ func keyEqual(a, b any, depth int) bool {
 		if !ok || len(a) != len(b) || depth >= maxKeyDepth {
 			return false
 		}
+		if len(a) == 0 {
+			return true
+		}
+		pair := tuplePair{tupleIdentity{&a[0], len(a)}, tupleIdentity{&b[0], len(b)}, depth}
+		if c.equalTuples[pair] {
+			return true
+		}
 		for i := range a {
-			if !keyEqual(a[i], b[i], depth+1) {
+			if !c.equal(a[i], b[i], depth+1) {
 				return false
 			}
 		}
+		if c.equalTuples == nil {
+			c.equalTuples = make(map[tuplePair]bool)
+		}
+		c.equalTuples[pair] = true
 		return true
 	case *Dict:
 		b, ok := b.(*Dict)
