@@ -1,10 +1,12 @@
 package ptfile
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -217,9 +219,10 @@ func keyList(d *Dict) string {
 	return strings.Join(parts, ", ")
 }
 
-// Limits on the bytes that materialized tensors may take, guarding against
-// files whose small storages expand (through zero or overlapping strides,
-// or through many views) into huge contiguous tensors.
+// Limits on the bytes that materializing tensors may allocate, storage
+// records read included, guarding against files whose small storages expand
+// (through compression, zero or overlapping strides, or many views) into
+// huge buffers.
 const (
 	maxAmplification = 8
 	minOutputBudget  = 16 << 20
@@ -229,8 +232,15 @@ const (
 // names, when not nil, names the tensors for error messages.
 func (a *archive) materialize(todo []*pendingTensor, names map[*Entry]string) error {
 	refs := make(map[string]int)
+	var keys []string
 	for _, p := range todo {
+		if refs[p.storage.key] == 0 {
+			keys = append(keys, p.storage.key)
+		}
 		refs[p.storage.key]++
+	}
+	if err := a.checkOverlap(keys); err != nil {
+		return err
 	}
 	budget := a.size*maxAmplification + minOutputBudget
 	storages := make(map[string][]byte)
@@ -244,23 +254,63 @@ func (a *archive) materialize(todo []*pendingTensor, names map[*Entry]string) er
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		p.entry.Data = data
+		if refs[p.storage.key]--; refs[p.storage.key] == 0 {
+			delete(storages, p.storage.key) // let it go once its last tensor is made
+		}
 	}
 	return nil
 }
 
-// tensorData returns the contiguous bytes of one pending tensor.
+// checkOverlap reports an error if the data of two of the storage records
+// with the given keys overlap in the file, as they never do in a file that
+// torch.save wrote. Missing records are left for tensorData to report.
+func (a *archive) checkOverlap(keys []string) error {
+	type span struct {
+		name       string
+		start, end uint64
+	}
+	spans := make([]span, 0, len(keys))
+	for _, k := range keys {
+		f, ok := a.files[a.prefix+"data/"+k]
+		if !ok {
+			continue
+		}
+		off, err := f.DataOffset()
+		if err != nil {
+			return fmt.Errorf("record %s: %w", f.Name, err)
+		}
+		if off < 0 || uint64(off) > uint64(a.size) || f.CompressedSize64 > uint64(a.size-off) {
+			return fmt.Errorf("record %s (%d bytes at offset %d) extends past the end of the %d-byte file; truncated?",
+				f.Name, f.CompressedSize64, off, a.size)
+		}
+		spans = append(spans, span{f.Name, uint64(off), uint64(off) + f.CompressedSize64})
+	}
+	slices.SortFunc(spans, func(x, y span) int { return cmp.Compare(x.start, y.start) })
+	for i := 1; i < len(spans); i++ {
+		if prev, s := spans[i-1], spans[i]; s.start < prev.end {
+			return fmt.Errorf("records %s and %s overlap in the file", prev.name, s.name)
+		}
+	}
+	return nil
+}
+
+// tensorData returns the contiguous bytes of one pending tensor, reading its
+// storage record into storages if it is not there yet. The bytes of records
+// read and of tensors gathered are taken from budget.
 func (a *archive) tensorData(p *pendingTensor, storages map[string][]byte, refs map[string]int, budget *int64) ([]byte, error) {
 	st := p.storage
 	buf, ok := storages[st.key]
 	if !ok {
-		var found bool
-		var err error
-		buf, found, err = a.record("data/" + st.key)
-		if err != nil {
-			return nil, err
-		}
+		f, found := a.files[a.prefix+"data/"+st.key]
 		if !found {
 			return nil, fmt.Errorf("storage record %sdata/%s is missing from the archive", a.prefix, st.key)
+		}
+		if err := charge(budget, f.UncompressedSize64, a.size); err != nil {
+			return nil, fmt.Errorf("record %s: %w", f.Name, err)
+		}
+		var err error
+		if buf, err = a.read(f); err != nil {
+			return nil, err
 		}
 		storages[st.key] = buf
 	}
@@ -284,14 +334,22 @@ func (a *archive) tensorData(p *pendingTensor, storages map[string][]byte, refs 
 		return nil, fmt.Errorf("size %v, stride %v and offset %d reach element %d, but the storage has %d elements",
 			p.entry.Shape, p.stride, p.offset, last, st.numel)
 	}
-	if int64(nbytes) > *budget {
-		return nil, fmt.Errorf("%d bytes of tensor data exceed the limit for a %d-byte file", nbytes, a.size)
-	}
-	*budget -= int64(nbytes)
 	if refs[st.key] == 1 && p.offset == 0 && nbytes == len(buf) && isContiguous(p.entry.Shape, p.stride) {
 		return buf, nil // the tensor is its whole storage: hand it over
+	}
+	if err := charge(budget, uint64(nbytes), a.size); err != nil {
+		return nil, err
 	}
 	out := make([]byte, nbytes)
 	gather(out, buf, elem, p.offset, p.entry.Shape, p.stride)
 	return out, nil
+}
+
+// charge takes n bytes from the budget of a file of the given size.
+func charge(budget *int64, n uint64, size int64) error {
+	if n > uint64(*budget) {
+		return fmt.Errorf("%d more bytes of storage and tensor data exceed the limit for a %d-byte file", n, size)
+	}
+	*budget -= int64(n)
+	return nil
 }
