@@ -70,22 +70,34 @@ func join(prefix, name string) string {
 	return prefix + "." + name
 }
 
-func collect(m Module, params, buffers bool) []NamedTensor {
+// collect lists m's parameters, buffers or both, with dotted names. With
+// unique, a tensor reached again under another name (a module or tensor
+// used twice) is left out, as PyTorch's named_parameters and named_buffers
+// leave it out; state_dict keeps it.
+func collect(m Module, params, buffers, unique bool) []NamedTensor {
 	var out []NamedTensor
+	seen := make(map[*torch.Tensor]bool)
+	add := func(prefix string, ts []NamedTensor) {
+		for _, t := range ts {
+			if unique {
+				if seen[t.Tensor] {
+					continue
+				}
+				seen[t.Tensor] = true
+			}
+			out = append(out, NamedTensor{Name: join(prefix, t.Name), Tensor: t.Tensor})
+		}
+	}
 	_ = Walk(m, func(name string, _ int, m Module) error {
 		h, ok := m.(Holder)
 		if !ok {
 			return nil
 		}
 		if params {
-			for _, p := range h.Parameters() {
-				out = append(out, NamedTensor{Name: join(name, p.Name), Tensor: p.Tensor})
-			}
+			add(name, h.Parameters())
 		}
 		if buffers {
-			for _, b := range h.Buffers() {
-				out = append(out, NamedTensor{Name: join(name, b.Name), Tensor: b.Tensor})
-			}
+			add(name, h.Buffers())
 		}
 		return nil
 	})
@@ -93,16 +105,20 @@ func collect(m Module, params, buffers bool) []NamedTensor {
 }
 
 // NamedParameters returns m's parameters with PyTorch's dotted names, in
-// the order of torch.nn.Module.named_parameters.
-func NamedParameters(m Module) []NamedTensor { return collect(m, true, false) }
+// the order of torch.nn.Module.named_parameters. Like it, it lists a
+// parameter that m reaches more than once (a module or tensor used in two
+// places) once, under the first name, so that an optimizer updates it once.
+func NamedParameters(m Module) []NamedTensor { return collect(m, true, false, true) }
 
-// NamedBuffers returns m's buffers with PyTorch's dotted names.
-func NamedBuffers(m Module) []NamedTensor { return collect(m, false, true) }
+// NamedBuffers returns m's buffers with PyTorch's dotted names, each buffer
+// once, as NamedParameters lists parameters.
+func NamedBuffers(m Module) []NamedTensor { return collect(m, false, true, true) }
 
 // StateDict returns m's parameters and buffers in the key order of PyTorch's
 // state_dict(): each module's parameters, then its buffers, then its children.
-// The tensors are m's own, not copies.
-func StateDict(m Module) []NamedTensor { return collect(m, true, true) }
+// Like state_dict(), it lists a tensor that m reaches more than once under
+// each of its names. The tensors are m's own, not copies.
+func StateDict(m Module) []NamedTensor { return collect(m, true, true, false) }
 
 // Parameters returns m's parameters without names.
 func Parameters(m Module) []*torch.Tensor {
@@ -114,7 +130,8 @@ func Parameters(m Module) []*torch.Tensor {
 	return out
 }
 
-// NumParameters returns the total number of parameter elements of m.
+// NumParameters returns the total number of parameter elements of m,
+// counting a shared parameter once.
 func NumParameters(m Module) int64 {
 	var n int64
 	for _, p := range NamedParameters(m) {
