@@ -2,6 +2,8 @@ package nn
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"gotrain/torch"
@@ -73,6 +75,26 @@ func script(m Module, path string, root *torch.ScriptModule) (*torch.ScriptModul
 
 func ints(v [2]int64) string { return fmt.Sprintf("[%d, %d]", v[0], v[1]) }
 
+// scriptFloat formats v as a TorchScript float literal: whole numbers get a
+// ".0" (TorchScript takes 1 for an int, which a float argument refuses),
+// and infinities and NaN become float("inf"), float("-inf") and
+// float("nan").
+func scriptFloat(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return `float("nan")`
+	case math.IsInf(v, 1):
+		return `float("inf")`
+	case math.IsInf(v, -1):
+		return `float("-inf")`
+	}
+	s := strconv.FormatFloat(v, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".e") {
+		s += ".0"
+	}
+	return s
+}
+
 // scriptSource gives the TorchScript of this package's modules, and asks
 // any other module through Scripter.
 func scriptSource(m Module) (class, src string, err error) {
@@ -88,8 +110,8 @@ func scriptSource(m Module) (class, src string, err error) {
 	case *BatchNorm2d:
 		// In eval mode, like a scripted BatchNorm2d after model.eval(); the
 		// exported module is for inference.
-		return "BatchNorm2d", fmt.Sprintf("def forward(self, x):\n  return torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, False, %v, %v, True)\n",
-			m.Momentum, m.Eps), nil
+		return "BatchNorm2d", fmt.Sprintf("def forward(self, x):\n  return torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, False, %s, %s, True)\n",
+			scriptFloat(m.Momentum), scriptFloat(m.Eps)), nil
 	case *Linear:
 		bias := "self.bias"
 		if m.Bias == nil {
