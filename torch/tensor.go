@@ -128,8 +128,19 @@ func (t *Tensor) mustHandle() C.ct_tensor {
 	return t.h
 }
 
+// errNoMetadata is the panic of the metadata methods for a tensor whose
+// metadata libtorch refuses to give, which no tensor of this package has:
+// the C side refuses such tensors when TorchScript returns them.
+var errNoMetadata = errors.New("torch: libtorch cannot describe this tensor (not a dense, strided tensor)")
+
 // Dim returns the number of dimensions.
-func (t *Tensor) Dim() int { return int(C.ct_tensor_dim(t.mustHandle())) }
+func (t *Tensor) Dim() int {
+	n := int(C.ct_tensor_dim(t.mustHandle()))
+	if n < 0 {
+		panic(errNoMetadata)
+	}
+	return n
+}
 
 // Shape returns the size of each dimension.
 func (t *Tensor) Shape() []int64 {
@@ -142,7 +153,13 @@ func (t *Tensor) Shape() []int64 {
 }
 
 // Numel returns the number of elements.
-func (t *Tensor) Numel() int64 { return int64(C.ct_tensor_numel(t.mustHandle())) }
+func (t *Tensor) Numel() int64 {
+	n := int64(C.ct_tensor_numel(t.mustHandle()))
+	if n < 0 {
+		panic(errNoMetadata)
+	}
+	return n
+}
 
 // DType returns the element type.
 func (t *Tensor) DType() DType { return DType(C.ct_tensor_dtype(t.mustHandle())) }

@@ -37,7 +37,7 @@ import (
 )
 
 // abiVersion is the version of torch/csrc/ctorch.h this package was written for.
-const abiVersion = 10
+const abiVersion = 11
 
 // ErrABI reports a libctorch built from another version of the C ABI.
 var ErrABI = errors.New("torch: libctorch ABI mismatch (rebuild it with `make lib`)")

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Bump on any change to this header; the Go side refuses a mismatch. */
-#define CT_ABI_VERSION 10
+#define CT_ABI_VERSION 11
 
 typedef struct ct_tensor_s *ct_tensor;
 typedef struct ct_module_s *ct_module;
@@ -68,7 +68,11 @@ ct_error ct_set_rng_state(ct_tensor state);
 ct_error ct_cuda_get_rng_state(int device, ct_tensor *out);
 ct_error ct_cuda_set_rng_state(int device, ct_tensor state);
 
-/* ---- tensor lifecycle and metadata ---- */
+/* ---- tensor lifecycle and metadata ----
+ * Handles from this library hold dense, strided tensors (TorchScript results
+ * that are not are refused with an error), whose metadata libtorch always
+ * gives. Should it throw, dim, dtype, numel and the device type return -1,
+ * is_contiguous 0, and shape writes nothing. */
 void ct_tensor_free(ct_tensor t);
 /* Copies numel*elemsize bytes from data into a new contiguous CPU tensor. */
 ct_error ct_tensor_from_data(const void *data, const int64_t *shape, int ndim, int dtype, int pinned, ct_tensor *out);
@@ -183,9 +187,11 @@ ct_error ct_module_register_tensor(ct_module m, const char *name, ct_tensor t, i
 ct_error ct_module_register_module(ct_module m, const char *name, ct_module child);
 ct_error ct_module_define(ct_module m, const char *source);
 ct_error ct_module_set_training(ct_module m, int training);
+/* Fails unless forward returns a dense, strided tensor (not nested, sparse...). */
 ct_error ct_module_forward(ct_module m, ct_tensor x, ct_tensor *out);
 /* Recursive named parameters (buffers=0) or buffers (buffers=1), PyTorch names.
- * *names and *tensors are malloc'd arrays of *n entries; each name is malloc'd. */
+ * *names and *tensors are malloc'd arrays of *n entries; each name is malloc'd.
+ * Fails, allocating nothing, if any of them is not a dense, strided tensor. */
 ct_error ct_module_named_tensors(ct_module m, int buffers, char ***names, ct_tensor **tensors, int *n);
 
 #ifdef __cplusplus

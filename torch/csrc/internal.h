@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "ctorch.h"
 
@@ -16,16 +18,53 @@ struct ct_tensor_s {
   at::Tensor t;
 };
 
-// ct_err copies msg into a malloc'd string that Go frees.
+// ct_err copies msg into a malloc'd string that Go frees. An error must
+// never read as success (NULL): when there is no memory for the message it
+// tries a short one, and failing that aborts.
 inline ct_error ct_err(const char *msg) {
+  static const char oom[] = "out of memory (while reporting an error)";
   size_t n = std::strlen(msg);
   char *s = static_cast<char *>(std::malloc(n + 1));
-  if (s == nullptr) return nullptr;
-  std::memcpy(s, msg, n + 1);
+  if (s != nullptr) {
+    std::memcpy(s, msg, n + 1);
+    return s;
+  }
+  s = static_cast<char *>(std::malloc(sizeof oom));
+  if (s == nullptr) std::abort();
+  std::memcpy(s, oom, sizeof oom);
   return s;
 }
 
 inline ct_tensor ct_wrap(at::Tensor t) { return new ct_tensor_s{std::move(t)}; }
+
+// ct_wrap_all wraps ts into out[0], ..., out[ts.size()-1], all or none: if
+// an allocation fails, it frees the handles made so far and rethrows.
+inline void ct_wrap_all(std::vector<at::Tensor> &ts, ct_tensor *out) {
+  size_t i = 0;
+  try {
+    for (; i < ts.size(); i++) out[i] = ct_wrap(std::move(ts[i]));
+  } catch (...) {
+    while (i > 0) {
+      i--;
+      delete out[i];
+      out[i] = nullptr;
+    }
+    throw;
+  }
+}
+
+// ct_check_plain throws unless t is a defined, dense, strided tensor: the
+// only kind the metadata functions and the Go side describe. Tensors from
+// TorchScript code, which may be nested, sparse and so on, pass through it;
+// what names the tensor in the message.
+inline void ct_check_plain(const at::Tensor &t, const std::string &what) {
+  if (!t.defined()) throw std::runtime_error(what + " is an undefined tensor");
+  if (t.is_nested()) throw std::runtime_error(what + " is a nested tensor, which is not supported");
+  if (t.layout() != at::kStrided) {
+    throw std::runtime_error(what + " has layout " + c10::str(t.layout()) +
+                             ", which is not supported (only strided tensors are)");
+  }
+}
 
 // Optional tensor arguments: NULL means "none".
 inline at::Tensor ct_opt(ct_tensor t) { return t == nullptr ? at::Tensor() : t->t; }

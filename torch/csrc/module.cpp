@@ -77,7 +77,9 @@ ct_error ct_module_forward(ct_module m, ct_tensor x, ct_tensor *out) {
   std::vector<torch::jit::IValue> in{x->t};
   torch::jit::IValue r = m->m.forward(in);
   if (!r.isTensor()) throw std::runtime_error("forward returned " + r.tagKind() + ", want a Tensor");
-  *out = ct_wrap(r.toTensor());
+  at::Tensor t = r.toTensor();
+  ct_check_plain(t, "the result");
+  *out = ct_wrap(std::move(t));
   CT_CATCH
 }
 
@@ -89,14 +91,29 @@ ct_error ct_module_named_tensors(ct_module m, int buffers, char ***names, ct_ten
   } else {
     for (const auto &p : m->m.named_parameters(true)) items.emplace_back(p.name, p.value);
   }
-  *n = static_cast<int>(items.size());
-  *names = static_cast<char **>(std::calloc(items.size() + 1, sizeof(char *)));
-  *tensors = static_cast<ct_tensor *>(std::calloc(items.size() + 1, sizeof(ct_tensor)));
-  if (*names == nullptr || *tensors == nullptr) throw std::bad_alloc();
-  for (size_t i = 0; i < items.size(); i++) {
-    (*names)[i] = dup_string(items[i].first);
-    (*tensors)[i] = ct_wrap(items[i].second);
+  for (const auto &it : items) ct_check_plain(it.second, (buffers ? "buffer \"" : "parameter \"") + it.first + "\"");
+  // Allocate everything, then hand it over; on failure free what was made.
+  size_t k = items.size();
+  char **ns = static_cast<char **>(std::calloc(k + 1, sizeof(char *)));
+  ct_tensor *ts = static_cast<ct_tensor *>(std::calloc(k + 1, sizeof(ct_tensor)));
+  try {
+    if (ns == nullptr || ts == nullptr) throw std::bad_alloc();
+    for (size_t i = 0; i < k; i++) {
+      ns[i] = dup_string(items[i].first);
+      ts[i] = ct_wrap(items[i].second);
+    }
+  } catch (...) {
+    for (size_t i = 0; i < k; i++) {
+      if (ns != nullptr) std::free(ns[i]);
+      if (ts != nullptr) delete ts[i];
+    }
+    std::free(ns);
+    std::free(ts);
+    throw;
   }
+  *names = ns;
+  *tensors = ts;
+  *n = static_cast<int>(k);
   CT_CATCH
 }
 

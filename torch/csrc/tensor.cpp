@@ -154,24 +154,61 @@ ct_error ct_tensor_copy_to(ct_tensor t, void *dst, size_t nbytes) {
   CT_CATCH
 }
 
-int ct_tensor_dim(ct_tensor t) { return static_cast<int>(t->t.dim()); }
+// The metadata functions cannot fail for the dense, strided tensors that
+// this library hands out (ct_check_plain guards the tensors TorchScript
+// returns); should libtorch still throw, they return -1 (0 for
+// is_contiguous) rather than let the exception cross the C ABI.
+
+int ct_tensor_dim(ct_tensor t) {
+  try {
+    return static_cast<int>(t->t.dim());
+  } catch (...) {
+    return -1;
+  }
+}
 
 void ct_tensor_shape(ct_tensor t, int64_t *out) {
-  auto s = t->t.sizes();
-  for (size_t i = 0; i < s.size(); i++) out[i] = s[i];
+  try {
+    auto s = t->t.sizes();
+    for (size_t i = 0; i < s.size(); i++) out[i] = s[i];
+  } catch (...) {
+  }
 }
 
-int ct_tensor_dtype(ct_tensor t) { return static_cast<int>(t->t.scalar_type()); }
+int ct_tensor_dtype(ct_tensor t) {
+  try {
+    return static_cast<int>(t->t.scalar_type());
+  } catch (...) {
+    return -1;
+  }
+}
 
 void ct_tensor_device(ct_tensor t, int *type, int *index) {
-  auto d = t->t.device();
-  *type = static_cast<int>(d.type());
-  *index = d.has_index() ? d.index() : 0;
+  try {
+    auto d = t->t.device();
+    *type = static_cast<int>(d.type());
+    *index = d.has_index() ? d.index() : 0;
+  } catch (...) {
+    *type = -1;
+    *index = -1;
+  }
 }
 
-int64_t ct_tensor_numel(ct_tensor t) { return t->t.numel(); }
+int64_t ct_tensor_numel(ct_tensor t) {
+  try {
+    return t->t.numel();
+  } catch (...) {
+    return -1;
+  }
+}
 
-int ct_tensor_is_contiguous(ct_tensor t) { return t->t.is_contiguous() ? 1 : 0; }
+int ct_tensor_is_contiguous(ct_tensor t) {
+  try {
+    return t->t.is_contiguous() ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
+}
 
 ct_error ct_full(const int64_t *shape, int ndim, double value, int dtype, int dev_type, int dev_index,
                  ct_tensor *out) {
@@ -429,7 +466,8 @@ static std::vector<at::Tensor> ct_list(const ct_tensor *xs, int n) {
 ct_error ct_foreach_add(const ct_tensor *xs, const ct_tensor *ys, int n, double alpha, ct_tensor *out) {
   CT_TRY
   auto r = at::_foreach_add(ct_list(xs, n), ct_list(ys, n), at::Scalar(alpha));
-  for (int i = 0; i < n; i++) out[i] = ct_wrap(std::move(r[i]));
+  if (r.size() != static_cast<size_t>(n)) throw std::runtime_error("_foreach_add returned a list of another length");
+  ct_wrap_all(r, out);
   CT_CATCH
 }
 
