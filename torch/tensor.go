@@ -326,8 +326,11 @@ func Arange(start, end, step float64, dtype DType, dev Device) (*Tensor, error) 
 	})
 }
 
-// To returns the tensor on dev (the same tensor's data if already there,
-// in a new handle). nonBlocking allows an asynchronous copy from pinned memory.
+// To returns the tensor on dev, in a new handle. If it is already on dev,
+// the new handle shares its data (changes through either show in both),
+// as Tensor.to does in PyTorch; otherwise the data is copied. Use Clone for
+// a copy in every case. nonBlocking allows an asynchronous copy from pinned
+// memory.
 func (t *Tensor) To(dev Device, nonBlocking bool) (*Tensor, error) {
 	nb := C.int(0)
 	if nonBlocking {
@@ -338,11 +341,12 @@ func (t *Tensor) To(dev Device, nonBlocking bool) (*Tensor, error) {
 	}, t)
 }
 
-// ToDType returns the tensor converted to dtype.
+// ToDType returns the tensor converted to dtype on its device, in a new
+// handle. If it already has that dtype, the new handle shares its data, as
+// To does.
 func (t *Tensor) ToDType(dtype DType) (*Tensor, error) {
 	return call("to", func(out *C.ct_tensor) C.ct_error {
-		d := t.Device()
-		return C.ct_tensor_to(t.h, C.int(d.Type), C.int(d.Index), C.int(dtype), 0, out)
+		return C.ct_tensor_to(t.h, -1, -1, C.int(dtype), 0, out)
 	}, t)
 }
 

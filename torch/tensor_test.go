@@ -238,6 +238,38 @@ func TestToAndConversions(t *testing.T) {
 	}
 }
 
+// TestToSameKeepsData checks that To onto the tensor's own device and
+// ToDType to its own dtype give a handle to the same data, as Tensor.to does
+// in PyTorch (they copied: Go's CPU {CPU, 0} reached libtorch as cpu:0, which
+// differs from a CPU tensor's device), and that a real conversion copies.
+func TestToSameKeepsData(t *testing.T) {
+	s := NewScope()
+	defer s.Close()
+	x := Must(FromSlice([]float32{1, 2, 3}))
+	for name, y := range map[string]*Tensor{
+		"To(CPU)":          Must(x.To(CPU, false)),
+		"To(CPU) blocking": Must(x.To(CPU, true)),
+		"ToDType(Float32)": Must(x.ToDType(Float32)),
+	} {
+		before := Must(ToSlice[float32](x))
+		if err := y.AddScalar_(1); err != nil {
+			t.Fatal(err)
+		}
+		after := Must(ToSlice[float32](x))
+		if after[0] != before[0]+1 {
+			t.Errorf("%s: adding 1 to the result changed x from %v to %v; want them to share data", name, before, after)
+		}
+	}
+	before := Must(ToSlice[float32](x))
+	d := Must(x.ToDType(Float64))
+	if err := d.AddScalar_(1); err != nil {
+		t.Fatal(err)
+	}
+	if got := Must(ToSlice[float32](x)); !slices.Equal(got, before) {
+		t.Errorf("ToDType(Float64) shares data with x: x went from %v to %v", before, got)
+	}
+}
+
 func TestCloneDetach(t *testing.T) {
 	s := NewScope()
 	defer s.Close()

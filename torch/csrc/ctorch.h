@@ -92,7 +92,8 @@ ct_error ct_rand(const int64_t *shape, int ndim, int dtype, int dev_type, int de
 ct_error ct_arange(double start, double end, double step, int dtype, int dev_type, int dev_index, ct_tensor *out);
 
 /* ---- conversion ---- */
-/* dtype < 0 keeps the dtype. */
+/* Like Tensor.to: the result shares t's data when it is already on the device
+ * with the dtype. dtype < 0 keeps the dtype, dev_type < 0 the device. */
 ct_error ct_tensor_to(ct_tensor t, int dev_type, int dev_index, int dtype, int non_blocking, ct_tensor *out);
 ct_error ct_tensor_clone(ct_tensor t, ct_tensor *out);
 ct_error ct_tensor_detach(ct_tensor t, ct_tensor *out);

@@ -83,7 +83,12 @@ inline void ct_sync_threads() {
   }
 }
 
+// ct_device maps a device type and index from Go to libtorch's device. Go
+// writes the CPU as {CPU, 0}, but CPU tensors have no index (-1), and
+// Device(kCPU, 0) differs from their device: to() would copy a tensor that
+// is already on the CPU.
 inline at::Device ct_device(int type, int index) {
+  if (static_cast<c10::DeviceType>(type) == c10::DeviceType::CPU) return at::Device(c10::DeviceType::CPU);
   return at::Device(static_cast<c10::DeviceType>(type), static_cast<c10::DeviceIndex>(index));
 }
 

@@ -230,7 +230,11 @@ ct_error ct_arange(double start, double end, double step, int dtype, int dev_typ
 ct_error ct_tensor_to(ct_tensor t, int dev_type, int dev_index, int dtype, int non_blocking, ct_tensor *out) {
   CT_TRY
   at::ScalarType st = dtype < 0 ? t->t.scalar_type() : static_cast<at::ScalarType>(dtype);
-  *out = ct_wrap(t->t.to(ct_device(dev_type, dev_index), st, non_blocking != 0));
+  if (dev_type < 0) {
+    *out = ct_wrap(t->t.to(st, non_blocking != 0));
+  } else {
+    *out = ct_wrap(t->t.to(ct_device(dev_type, dev_index), st, non_blocking != 0));
+  }
   CT_CATCH
 }
 
