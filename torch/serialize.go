@@ -26,13 +26,19 @@ var toFile = map[DType]ptfile.DType{
 }
 
 // Bytes returns the tensor's values (from any device) as contiguous
-// little-endian bytes in row-major order.
+// little-endian bytes in row-major order. It fails for a dtype that this
+// package does not support, such as int8 or float16.
 func (t *Tensor) Bytes() ([]byte, error) {
 	h, err := t.handle("bytes")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, t.Numel()*int64(t.DType().Size()))
+	dt := t.DType()
+	size, ok := dt.size()
+	if !ok {
+		return nil, fmt.Errorf("torch: bytes: unsupported dtype %v", dt)
+	}
+	out := make([]byte, t.Numel()*int64(size))
 	var p unsafe.Pointer
 	if len(out) > 0 {
 		p = unsafe.Pointer(&out[0])

@@ -365,7 +365,7 @@ func TestStrings(t *testing.T) {
 	if nilT.Defined() || nilT.String() != "Tensor(freed)" {
 		t.Error("nil tensor: Defined or String wrong")
 	}
-	for d, want := range map[DType]string{Uint8: "uint8", Int32: "int32", Int64: "int64", Float32: "float32", Float64: "float64", Bool: "bool", DType(5): "dtype(5)"} {
+	for d, want := range map[DType]string{Uint8: "uint8", Int32: "int32", Int64: "int64", Float32: "float32", Float64: "float64", Bool: "bool", DType(5): "float16", DType(99): "dtype(99)"} {
 		if d.String() != want {
 			t.Errorf("DType(%d).String() = %q, want %q", int(d), d.String(), want)
 		}
@@ -553,5 +553,26 @@ func TestCuDNNBenchmark(t *testing.T) {
 		if got := CuDNNBenchmark(); got != on {
 			t.Errorf("after SetCuDNNBenchmark(%v): %v", on, got)
 		}
+	}
+}
+
+// TestBytesUnsupportedDType checks that Bytes of a tensor whose dtype the
+// package does not support is an error naming the dtype (it panicked).
+func TestBytesUnsupportedDType(t *testing.T) {
+	s := NewScope()
+	defer s.Close()
+	x := Must(FromSlice([]float32{1, 2, 3}))
+	for _, c := range []struct {
+		dtype DType
+		name  string
+	}{{1, "int8"}, {2, "int16"}, {5, "float16"}} {
+		y := Must(x.ToDType(c.dtype))
+		b, err := y.Bytes()
+		if err == nil || !strings.Contains(err.Error(), "unsupported dtype "+c.name) {
+			t.Errorf("Bytes of %s: %d bytes, error %v; want an error naming %s", c.name, len(b), err, c.name)
+		}
+	}
+	if b, err := x.Bytes(); err != nil || len(b) != 12 {
+		t.Errorf("Bytes of float32: %d bytes, error %v", len(b), err)
 	}
 }
