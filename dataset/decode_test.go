@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
-	"image"
-	"image/color"
 	"image/jpeg"
 	"os"
 	"path/filepath"
@@ -87,21 +85,6 @@ rgb.convert("LA").save(d + "/gray_alpha.png")
 				base, maxDiff, jpegMaxDiff, mean, jpegMeanDiff, 100*exact, 100*jpegExact)
 		}
 	}
-}
-
-// jpegImage is a w x h JPEG whose pixels follow pixel(k, ...).
-func jpegImage(k, w, h int) []byte {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.SetRGBA(x, y, color.RGBA{pixel(k, 0, y, x), pixel(k, 1, y, x), pixel(k, 2, y, x), 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 75}); err != nil {
-		panic(err)
-	}
-	return buf.Bytes()
 }
 
 // hugePNG is a 32x32 PNG whose header claims 20000x20000 pixels.

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,15 +76,30 @@ func binaryRelease(prefix string, perBatch int) []file {
 }
 
 // pngImage is a w x h RGB image whose pixels follow pixel(k, ...).
-func pngImage(k, w, h int) []byte {
+func pngImage(k, w, h int) []byte { return encodeImage(pixelImage(k, w, h), png.Encode) }
+
+// jpegImage is a w x h JPEG whose pixels follow pixel(k, ...).
+func jpegImage(k, w, h int) []byte {
+	return encodeImage(pixelImage(k, w, h), func(w io.Writer, m image.Image) error {
+		return jpeg.Encode(w, m, &jpeg.Options{Quality: 75})
+	})
+}
+
+// pixelImage is an opaque w x h image whose pixels follow pixel(k, ...).
+func pixelImage(k, w, h int) image.Image {
 	img := image.NewNRGBA(image.Rect(0, 0, w, h))
 	for y := range h {
 		for x := range w {
 			img.SetNRGBA(x, y, color.NRGBA{pixel(k, 0, y, x), pixel(k, 1, y, x), pixel(k, 2, y, x), 255})
 		}
 	}
+	return img
+}
+
+// encodeImage returns img in the format of encode.
+func encodeImage(img image.Image, encode func(io.Writer, image.Image) error) []byte {
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
+	if err := encode(&buf, img); err != nil {
 		panic(err)
 	}
 	return buf.Bytes()

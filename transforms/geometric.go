@@ -6,13 +6,14 @@ import (
 )
 
 // ShiftScaleRotate applies a random affine transform about the image center,
-// like albumentations 1.4.x ShiftScaleRotate with interpolation
-// cv2.INTER_LINEAR and border_mode cv2.BORDER_REFLECT_101 (its defaults):
-// the angle (degrees, counter-clockwise) is uniform in
-// [-RotateLimit, RotateLimit], the scale uniform in
-// [1-ScaleLimit, 1+ScaleLimit], and the shifts dx, dy uniform in
-// [-ShiftLimit, ShiftLimit], as fractions of the width and height.
-// albumentations' defaults are ShiftLimit 0.0625, ScaleLimit 0.1,
+// like albumentations 1.4.22's ShiftScaleRotate (an Affine with
+// keep_ratio=False) with its defaults interpolation cv2.INTER_LINEAR and
+// border_mode cv2.BORDER_REFLECT_101: the angle (degrees) is uniform in
+// [-RotateLimit, RotateLimit], the horizontal and vertical scales are drawn
+// independently, each uniform in [1-ScaleLimit, 1+ScaleLimit], and the
+// shifts dx, dy uniform in [-ShiftLimit, ShiftLimit], as fractions of the
+// width and height. (Before 1.4.7 albumentations used one scale for both
+// axes.) albumentations' defaults are ShiftLimit 0.0625, ScaleLimit 0.1,
 // RotateLimit 45, P 0.5.
 type ShiftScaleRotate struct {
 	ShiftLimit  float64
@@ -24,13 +25,15 @@ type ShiftScaleRotate struct {
 // Prob returns t.P.
 func (t *ShiftScaleRotate) Prob() float64 { return t.P }
 
-// ApplyAlways draws angle, scale, dx and dy from r, in that order, and warps img.
+// ApplyAlways draws the angle, the x and y scales, dx and dy from r, in
+// that order, and warps img.
 func (t *ShiftScaleRotate) ApplyAlways(img *Image, r *rand.Rand) {
 	angle := uniform(r, -t.RotateLimit, t.RotateLimit)
-	scale := uniform(r, 1-t.ScaleLimit, 1+t.ScaleLimit)
+	sx := uniform(r, 1-t.ScaleLimit, 1+t.ScaleLimit)
+	sy := uniform(r, 1-t.ScaleLimit, 1+t.ScaleLimit)
 	dx := uniform(r, -t.ShiftLimit, t.ShiftLimit)
 	dy := uniform(r, -t.ShiftLimit, t.ShiftLimit)
-	WarpAffine(img, ShiftScaleRotateMatrix(img.W, img.H, angle, scale, dx, dy))
+	WarpAffine(img, ShiftScaleRotateMatrix(img.W, img.H, angle, sx, sy, dx, dy))
 }
 
 // Affine is a 2×3 affine matrix in row-major order, mapping a source point
@@ -51,14 +54,23 @@ func RotationMatrix2D(cx, cy, angle, scale float64) Affine {
 	}
 }
 
-// ShiftScaleRotateMatrix returns the matrix albumentations 1.4.x builds for
-// ShiftScaleRotate on a w×h image: [RotationMatrix2D] about the image center
-// (w/2-0.5, h/2-0.5), then a shift of dx*w, dy*h pixels.
-func ShiftScaleRotateMatrix(w, h int, angle, scale, dx, dy float64) Affine {
-	m := RotationMatrix2D(float64(w)/2-0.5, float64(h)/2-0.5, angle, scale)
-	m[2] += dx * float64(w)
-	m[5] += dy * float64(h)
-	return m
+// ShiftScaleRotateMatrix returns the matrix of ShiftScaleRotate on a w×h
+// image: scaling by sx and sy, then a rotation by angle degrees
+// (counter-clockwise on screen, as cv2.getRotationMatrix2D), both about the
+// image center (w/2-0.5, h/2-0.5), then a shift of dx*w, dy*h pixels. With
+// sx = sy it is [RotationMatrix2D] plus the shift.
+func ShiftScaleRotateMatrix(w, h int, angle, sx, sy, dx, dy float64) Affine {
+	a := angle * math.Pi / 180
+	cos, sin := math.Cos(a), math.Sin(a)
+	cx, cy := float64(w)/2-0.5, float64(h)/2-0.5
+	// The linear part is [[cos, sin], [-sin, cos]] · diag(sx, sy); the
+	// translation keeps the center in place, then shifts.
+	m00, m01 := cos*sx, sin*sy
+	m10, m11 := -sin*sx, cos*sy
+	return Affine{
+		m00, m01, cx - m00*cx - m01*cy + dx*float64(w),
+		m10, m11, cy - m10*cx - m11*cy + dy*float64(h),
+	}
 }
 
 // Fixed-point constants of OpenCV's warpAffine and remap.

@@ -28,12 +28,34 @@ func TestRotationMatrix2D(t *testing.T) {
 			t.Fatalf("RotationMatrix2D = %v, want %v", m, want)
 		}
 	}
-	// Scale 2 about (1, 2) with a shift: x' = 2x - 1 + 0.5*4, y' = 2y - 2 + 0.25*8.
-	m = ShiftScaleRotateMatrix(4, 8, 0, 2, 0.5, 0.25)
-	// Center of a 4x8 (w x h) image is (1.5, 3.5).
+	// Scale 2 about the center of a 4x8 (w x h) image, (1.5, 3.5), with a
+	// shift: x' = 2x - 1.5 + 0.5*4, y' = 2y - 3.5 + 0.25*8.
+	m = ShiftScaleRotateMatrix(4, 8, 0, 2, 2, 0.5, 0.25)
 	want = Affine{2, 0, -1.5 + 2, 0, 2, -3.5 + 2}
 	if m != want {
 		t.Fatalf("ShiftScaleRotateMatrix = %v, want %v", m, want)
+	}
+	// Equal scales: RotationMatrix2D plus the shift.
+	m = ShiftScaleRotateMatrix(32, 32, 30, 1.1, 1.1, 0.1, -0.05)
+	want = RotationMatrix2D(15.5, 15.5, 30, 1.1)
+	want[2] += 3.2
+	want[5] -= 1.6
+	for i := range m {
+		if math.Abs(m[i]-want[i]) > 1e-12 {
+			t.Fatalf("ShiftScaleRotateMatrix with equal scales = %v, want %v", m, want)
+		}
+	}
+	// Scales 2 (x) and 0.5 (y), then 90 degrees, about (1.5, 3.5): a point
+	// (1.5+u, 3.5+v) goes to (1.5+2u, 3.5+0.5v) by the scaling, and the
+	// rotation maps offsets (p, q) to (q, -p): (1.5+0.5v, 3.5-2u).
+	m = ShiftScaleRotateMatrix(4, 8, 90, 2, 0.5, 0, 0)
+	for _, uv := range [][2]float64{{0, 0}, {1, 0}, {0, 1}, {-2, 3}} {
+		u, v := uv[0], uv[1]
+		x, y := 1.5+u, 3.5+v
+		gx, gy := m[0]*x+m[1]*y+m[2], m[3]*x+m[4]*y+m[5]
+		if wx, wy := 1.5+0.5*v, 3.5-2*u; math.Abs(gx-wx) > 1e-12 || math.Abs(gy-wy) > 1e-12 {
+			t.Errorf("(%v, %v) -> (%v, %v), want (%v, %v)", x, y, gx, gy, wx, wy)
+		}
 	}
 }
 
@@ -41,7 +63,7 @@ func TestWarpIdentity(t *testing.T) {
 	r := newRand(1)
 	img := randomImage(r, 32, 32)
 	want := bytes.Clone(img.Pix)
-	WarpAffine(img, ShiftScaleRotateMatrix(32, 32, 0, 1, 0, 0))
+	WarpAffine(img, ShiftScaleRotateMatrix(32, 32, 0, 1, 1, 0, 0))
 	if !bytes.Equal(img.Pix, want) {
 		t.Fatal("shift 0, scale 1, angle 0 changed the image")
 	}
@@ -60,7 +82,7 @@ func TestWarpRotate90Small(t *testing.T) {
 			}
 		}
 	}
-	WarpAffine(img, ShiftScaleRotateMatrix(3, 3, 90, 1, 0, 0))
+	WarpAffine(img, ShiftScaleRotateMatrix(3, 3, 90, 1, 1, 0, 0))
 	for y := range 3 {
 		for x := range 3 {
 			for c := range 3 {
@@ -79,7 +101,7 @@ func TestWarpRotate90(t *testing.T) {
 	src := randomImage(r, 32, 32)
 	img := NewImage(32, 32)
 	img.Load(src.Pix)
-	WarpAffine(img, ShiftScaleRotateMatrix(32, 32, 90, 1, 0, 0))
+	WarpAffine(img, ShiftScaleRotateMatrix(32, 32, 90, 1, 1, 0, 0))
 	for y := range 32 {
 		for x := range 32 {
 			for c := range 3 {
@@ -98,7 +120,7 @@ func TestWarpIntegerShiftReflect101(t *testing.T) {
 	src := randomImage(r, 32, 32)
 	img := NewImage(32, 32)
 	img.Load(src.Pix)
-	WarpAffine(img, ShiftScaleRotateMatrix(32, 32, 0, 1, 3.0/32, -2.0/32))
+	WarpAffine(img, ShiftScaleRotateMatrix(32, 32, 0, 1, 1, 3.0/32, -2.0/32))
 	// Hand-worked reflect-101 indices: x-3 for x = 0, 1, 2 is -3, -2, -1 ->
 	// 3, 2, 1; y+2 for y = 30, 31 is 32, 33 -> 30, 29.
 	sx := func(x int) int {
@@ -136,7 +158,7 @@ func TestWarpScaleBilinear(t *testing.T) {
 			img.Set(x, y, 2, 100)
 		}
 	}
-	WarpAffine(img, ShiftScaleRotateMatrix(32, 32, 0, 2, 0, 0))
+	WarpAffine(img, ShiftScaleRotateMatrix(32, 32, 0, 2, 2, 0, 0))
 	for y := range 32 {
 		for x := range 32 {
 			want := [3]uint8{uint8(4*x + 62), uint8(4*y + 62), 100}
@@ -175,9 +197,9 @@ func TestWarpAffineMatchesOpenCV(t *testing.T) {
 		var m Affine
 		switch {
 		case i < 150: // the seed's ranges
-			m = ShiftScaleRotateMatrix(w, h, uniform(r, -15, 15), uniform(r, 0.85, 1.15), uniform(r, -0.15, 0.15), uniform(r, -0.15, 0.15))
+			m = ShiftScaleRotateMatrix(w, h, uniform(r, -15, 15), uniform(r, 0.85, 1.15), uniform(r, 0.85, 1.15), uniform(r, -0.15, 0.15), uniform(r, -0.15, 0.15))
 		default: // wider: large angles, strong zoom out, shifts far past the border
-			m = ShiftScaleRotateMatrix(w, h, uniform(r, -180, 180), uniform(r, 0.3, 2.5), uniform(r, -1.2, 1.2), uniform(r, -1.2, 1.2))
+			m = ShiftScaleRotateMatrix(w, h, uniform(r, -180, 180), uniform(r, 0.3, 2.5), uniform(r, 0.3, 2.5), uniform(r, -1.2, 1.2), uniform(r, -1.2, 1.2))
 		}
 		mats = append(mats, m[:]...)
 		WarpAffine(imgs[i], m)

@@ -31,7 +31,10 @@ func MeanFill(mean [Channels]float64) [Channels]uint8 {
 	return f
 }
 
-// SeedTrain returns the seed project's training pipeline:
+// SeedTrain returns the seed project's training pipeline. Its README names
+// the transforms, the ShiftScaleRotate limits, CoarseDropout's 2 holes of
+// 8x8 and albumentations>=1.4.22; the probabilities, the fill, the OneOf and
+// the normalization statistics are our choices where it is silent:
 //
 //	Compose([
 //	    HorizontalFlip(p=0.5),

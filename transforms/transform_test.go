@@ -153,11 +153,11 @@ func TestParameterDraws(t *testing.T) {
 
 		r, twin := cloneRand(uint64(i))
 		(&ShiftScaleRotate{ShiftLimit: 0.15, ScaleLimit: 0.15, RotateLimit: 15}).ApplyAlways(img, r)
-		angle, scale := uniform(twin, -15, 15), uniform(twin, 0.85, 1.15)
+		angle, sx, sy := uniform(twin, -15, 15), uniform(twin, 0.85, 1.15), uniform(twin, 0.85, 1.15)
 		dx, dy := uniform(twin, -0.15, 0.15), uniform(twin, -0.15, 0.15)
-		WarpAffine(want, ShiftScaleRotateMatrix(32, 32, angle, scale, dx, dy))
+		WarpAffine(want, ShiftScaleRotateMatrix(32, 32, angle, sx, sy, dx, dy))
 		if !bytes.Equal(img.Pix, want.Pix) {
-			t.Fatalf("draw %d: ShiftScaleRotate differs from WarpAffine with angle %v scale %v shift %v,%v", i, angle, scale, dx, dy)
+			t.Fatalf("draw %d: ShiftScaleRotate differs from WarpAffine with angle %v scales %v,%v shift %v,%v", i, angle, sx, sy, dx, dy)
 		}
 
 		r, twin = cloneRand(uint64(i))

@@ -258,33 +258,8 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 	}
 
 	cut := t.TempDir()
-	cmd := exec.Command(binary, smallRun(cut)...)
-	cmd.Dir = workDir
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Interrupt once the first epoch's checkpoint exists: mid-epoch 2.
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		if _, err := os.Stat(filepath.Join(cut, trainer.MetricsJSONFile)); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("first epoch did not finish in time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-		// The run may have finished before the signal landed.
-		t.Logf("interrupted run ended with %v; stderr:\n%s", err, errb.String())
-	}
-	if !strings.Contains(errb.String(), "interrupted at epoch 2") {
+	stderr := interruptInEpoch2(t, cut, smallRun(cut)...)
+	if !strings.Contains(stderr, "interrupted at epoch 2") {
 		t.Skip("the run finished before the interrupt; nothing to resume")
 	}
 	for _, f := range []string{trainer.StateDictFile, trainer.TorchScriptFile} {
@@ -432,30 +407,11 @@ func equalTensors(a, b map[string][]byte) bool {
 func TestDivergedRun(t *testing.T) {
 	needArchive(t)
 	out := t.TempDir()
-	cmd := exec.Command(binary, smallRun(out, "-lr", "1e6")...)
-	cmd.Dir = workDir
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	stderr := interruptInEpoch2(t, out, smallRun(out, "-lr", "1e6")...)
+	if !strings.Contains(stderr, "the run has diverged") {
+		t.Errorf("no divergence warning:\n%s", stderr)
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		if _, err := os.Stat(filepath.Join(out, trainer.MetricsJSONFile)); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("first epoch did not finish in time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGINT)
-	cmd.Wait()
-	if !strings.Contains(errb.String(), "the run has diverged") {
-		t.Errorf("no divergence warning:\n%s", errb.String())
-	}
-	if strings.Contains(errb.String(), "interrupted at epoch 2") {
+	if strings.Contains(stderr, "interrupted at epoch 2") {
 		r := runTrainer(t, "-resume", out)
 		if r.code != 0 {
 			t.Fatalf("resume: exit %d: %s", r.code, r.stderr)
@@ -476,4 +432,38 @@ func TestDivergedRun(t *testing.T) {
 	if len(hist) != 2 || !math.IsNaN(hist[1].TrainLoss) {
 		t.Errorf("metrics of a diverged run: %+v", hist)
 	}
+}
+
+// interruptInEpoch2 runs the trainer with args, sends it SIGINT once the
+// run in out has finished its first epoch (its metrics file exists, so the
+// signal lands in epoch 2 unless the run is over by then), and returns what
+// it wrote to stderr.
+func interruptInEpoch2(t *testing.T, out string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = workDir
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(out, trainer.MetricsJSONFile)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("first epoch did not finish in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		// The run may have finished before the signal landed.
+		t.Logf("interrupted run ended with %v; stderr:\n%s", err, errb.String())
+	}
+	return errb.String()
 }

@@ -210,8 +210,9 @@ class HorizontalFlip:
 
 
 class ShiftScaleRotate:
-    """albumentations' ShiftScaleRotate: rotate by uniform(-rotate_limit,
-    rotate_limit) degrees and scale by 1+uniform(-scale_limit, scale_limit)
+    """albumentations 1.4.22's ShiftScaleRotate (an Affine with
+    keep_ratio=False): scale x and y by independent 1+uniform(-scale_limit,
+    scale_limit) and rotate by uniform(-rotate_limit, rotate_limit) degrees
     about the center (w/2-0.5, h/2-0.5), then shift by uniform(-shift_limit,
     shift_limit) of the width and height; bilinear, border reflect-101
     (cv2.warpAffine; without OpenCV, PIL's affine transform of a
@@ -222,14 +223,17 @@ class ShiftScaleRotate:
 
     def matrix(self, w, h):
         angle = random.uniform(-self.rotate, self.rotate)
-        scale = random.uniform(1 - self.scale, 1 + self.scale)
+        sx = random.uniform(1 - self.scale, 1 + self.scale)
+        sy = random.uniform(1 - self.scale, 1 + self.scale)
         dx = random.uniform(-self.shift, self.shift)
         dy = random.uniform(-self.shift, self.shift)
         cx, cy = w / 2 - 0.5, h / 2 - 0.5
         a = math.radians(angle)
-        alpha, beta = math.cos(a) * scale, math.sin(a) * scale
-        return np.array([[alpha, beta, (1 - alpha) * cx - beta * cy + dx * w],
-                         [-beta, alpha, beta * cx + (1 - alpha) * cy + dy * h]])
+        # [[cos, sin], [-sin, cos]] . diag(sx, sy) about the center, then the shift
+        m00, m01 = math.cos(a) * sx, math.sin(a) * sy
+        m10, m11 = -math.sin(a) * sx, math.cos(a) * sy
+        return np.array([[m00, m01, cx - m00 * cx - m01 * cy + dx * w],
+                         [m10, m11, cy - m10 * cx - m11 * cy + dy * h]])
 
     def __call__(self, img):
         h, w = img.shape[:2]
