@@ -39,24 +39,36 @@ LDLIBS   := $(TORCH_LIB) -ltorch -ltorch_cpu -lc10
 CSRC := $(wildcard torch/csrc/*.cpp)
 OBJS := $(patsubst torch/csrc/%.cpp,$(BUILD)/obj/%.o,$(CSRC))
 
-.PHONY: all lib trainer test vet clean
+# The compiler, flags and libraries of the last build: rewritten only when
+# they change (another LIBTORCH, CXX11_ABI or CXXSTD), which then rebuilds
+# the library instead of keeping one built against another libtorch.
+FLAGS_STAMP := $(BUILD)/flags
+BUILD_FLAGS := $(CXX) $(CXXFLAGS) $(LDLIBS)
+
+.PHONY: all lib trainer test vet clean FORCE
 
 all: lib trainer
 
 lib: $(BUILD)/libctorch.so
 
-$(BUILD)/obj/%.o: torch/csrc/%.cpp torch/csrc/ctorch.h torch/csrc/internal.h
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(BUILD_FLAGS)' | cmp -s - $@ || echo '$(BUILD_FLAGS)' > $@
+
+$(BUILD)/obj/%.o: torch/csrc/%.cpp torch/csrc/ctorch.h torch/csrc/internal.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
-$(BUILD)/libctorch.so: $(OBJS)
+$(BUILD)/libctorch.so: $(OBJS) $(FLAGS_STAMP)
 	$(CXX) -shared -o $@ $(OBJS) $(LDLIBS)
 
 trainer: lib
 	$(GO) build -o bin/trainer ./cmd/trainer
 
+# gofmt over the tracked Go files; no file list (git missing, no .git) fails.
 vet: lib
-	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	@files="$$(git ls-files '*.go')" && test -n "$$files" || { echo "vet: no Go files from git ls-files" >&2; exit 1; }; \
+	bad="$$(gofmt -l $$files)"; test -z "$$bad" || { echo "not gofmt'ed:" $$bad >&2; exit 1; }
 	$(GO) vet ./...
 
 test: lib vet
