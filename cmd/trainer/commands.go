@@ -47,6 +47,14 @@ func requireFlags(c *cli.Context, names ...string) error {
 	return nil
 }
 
+// noArgs returns a usage error if the command was given arguments.
+func noArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("%s: unexpected argument %q (it takes only flags)", c.Command.Name, c.Args().First())
+	}
+	return nil
+}
+
 // openNet loads the weights named by the flags onto the requested device.
 func openNet(c *cli.Context, log *logrus.Logger) (*model.Net, torch.Device, error) {
 	if err := requireFlags(c, "weights"); err != nil {
@@ -86,6 +94,9 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 		),
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			workers := intOr(c, "workers", trainer.DefaultsFor(c.String("device")).Workers)
 			if c.Int("batch-size") < 1 || c.Int("test-limit") < 0 || workers < 1 {
 				return usagef("batch size and workers must be positive and the test limit not negative")
@@ -210,6 +221,9 @@ func summaryCommand() *cli.Command {
 			&cli.Float64Flag{Name: "dropout", Value: trainer.DefaultConfig().Dropout, Usage: "dropout probability"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			net, err := model.New(c.String("model"), model.Options{Dropout: c.Float64("dropout")})
 			if err != nil {
 				return usageError{err}
@@ -235,6 +249,9 @@ func exportCommand(log *logrus.Logger) *cli.Command {
 			&cli.StringFlag{Name: "o", Aliases: []string{"output"}, Usage: "output file (required)"},
 		),
 		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			if err := requireFlags(c, "weights", "o"); err != nil {
 				return err
 			}

@@ -311,6 +311,7 @@ func TestBadInput(t *testing.T) {
 		{"sub-command's bad flag value", []string{"predict", "-top-k", "x"}, 2, `invalid value "x" for flag -top-k`},
 		{"evaluate without weights", []string{"evaluate"}, 2, "evaluate: -weights is required"},
 		{"export without output", []string{"export", "-weights", ckpt}, 2, "export: -o is required"},
+		{"summary with an argument", []string{"summary", "seed"}, 2, `summary: unexpected argument "seed"`},
 		{"unknown model", []string{"-model", "resnet"}, 2, `unknown model "resnet"`},
 		{"bad log format", []string{"-log-format", "xml"}, 2, "bad -log-format"},
 		{"missing data", []string{"-data", "/nonexistent/cifar", "-out", t.TempDir()}, 1, "/nonexistent/cifar"},

@@ -156,7 +156,7 @@ func trainFlags(d trainer.Config) []cli.Flag {
 		&cli.BoolFlag{Name: "cycle-momentum", Value: d.CycleMomentum, Usage: "let OneCycleLR cycle the momentum, as PyTorch does by default"},
 		&cli.Float64Flag{Name: "weight-decay", Value: d.WeightDecay, Usage: "SGD weight decay (L2)"},
 		&cli.Float64Flag{Name: "dropout", Value: d.Dropout, Usage: "dropout probability before the classifier"},
-		&cli.Float64Flag{Name: "label-smoothing", Value: d.LabelSmoothing, Usage: "label smoothing of the cross-entropy loss"},
+		&cli.Float64Flag{Name: "label-smoothing", Value: d.LabelSmoothing, Usage: "label smoothing of the training loss (test loss is plain cross-entropy)"},
 		&cli.StringFlag{Name: "model", Value: d.Model, Usage: "network: " + modelList()},
 		&cli.StringFlag{Name: "data", Usage: "CIFAR-10 folder or archive (default ./data, downloaded if missing)"},
 		&cli.StringFlag{Name: "out", Value: d.Out, Usage: "output folder for checkpoints, metrics, plots and weights"},

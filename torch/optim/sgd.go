@@ -145,7 +145,8 @@ func (o *SGD) State() []nn.NamedTensor {
 }
 
 // LoadState restores momentum buffers saved by State, copying them to the
-// device of their parameters.
+// device and dtype of their parameters (as torch.optim's load_state_dict
+// does).
 func (o *SGD) LoadState(state []nn.NamedTensor) error {
 	s := torch.NewScope()
 	defer s.Close()
@@ -159,6 +160,9 @@ func (o *SGD) LoadState(state []nn.NamedTensor) error {
 			return fmt.Errorf("optim: momentum buffer %d has shape %s, parameter %s has %s", i, got, p.Name, want)
 		}
 		buf, err := e.Tensor.To(p.Tensor.Device(), false)
+		if err == nil {
+			buf, err = buf.ToDType(p.Tensor.DType())
+		}
 		if err == nil {
 			buf, err = buf.Clone()
 		}

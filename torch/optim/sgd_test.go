@@ -142,3 +142,44 @@ func TestNewSGDRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestSGDLoadState checks that saved momentum buffers come back as copies
+// in their parameter's dtype, and that mismatched entries are refused.
+func TestSGDLoadState(t *testing.T) {
+	w := torch.Keep(torch.Must(torch.FromSlice([]float32{1, 2, 3}, 3)))
+	defer w.Free()
+	opt, err := optim.NewSGD([]nn.NamedTensor{{Name: "w", Tensor: w}}, optim.SGDConfig{LR: 0.1, Momentum: 0.9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opt.Free()
+	saved := torch.Keep(torch.Must(torch.FromSlice([]float64{0.5, -1, 0.25}, 3)))
+	defer saved.Free()
+	if err := opt.LoadState([]nn.NamedTensor{{Name: "0.momentum_buffer", Tensor: saved}}); err != nil {
+		t.Fatal(err)
+	}
+	st := opt.State()
+	if len(st) != 1 || st[0].Name != "0.momentum_buffer" {
+		t.Fatalf("state %v", st)
+	}
+	if got := st[0].Tensor.DType(); got != torch.Float32 {
+		t.Errorf("buffer dtype %v, want the parameter's float32", got)
+	}
+	if got := torch.Must(torch.ToSlice[float32](st[0].Tensor)); fmt.Sprint(got) != "[0.5 -1 0.25]" {
+		t.Errorf("buffer %v, want [0.5 -1 0.25]", got)
+	}
+	// A copy: changing the loaded buffer leaves the saved tensor alone.
+	if err := st[0].Tensor.MulScalar_(2); err != nil {
+		t.Fatal(err)
+	}
+	if got := torch.Must(torch.ToSlice[float64](saved)); fmt.Sprint(got) != "[0.5 -1 0.25]" {
+		t.Errorf("saved tensor changed to %v", got)
+	}
+	bad := torch.Keep(torch.Must(torch.FromSlice([]float32{1, 2}, 2)))
+	defer bad.Free()
+	for _, e := range []nn.NamedTensor{{Name: "0.momentum_buffer", Tensor: bad}, {Name: "1.momentum_buffer", Tensor: saved}, {Name: "x", Tensor: saved}} {
+		if err := opt.LoadState([]nn.NamedTensor{e}); err == nil {
+			t.Errorf("LoadState accepted %s of shape %v", e.Name, e.Tensor.Shape())
+		}
+	}
+}
