@@ -23,26 +23,47 @@ import (
 )
 
 func main() {
-	noAsyncPreemption()
+	restartWithSettings()
 	os.Exit(run(os.Args))
 }
 
-// noAsyncPreemption restarts the program with Go's asynchronous preemption
-// off (GODEBUG=asyncpreemptoff=1), which the runtime reads only at start-up.
-// With it on, training ran at half speed on a 2-core VM: 348 against 700
-// images/s (docs/results/bench-2026-11-27.md). The trainer's goroutines
-// spend their time in libtorch or in short loops, so cooperative preemption
-// is enough. If the restart is not possible, the program just goes on.
-func noAsyncPreemption() {
-	const setting = "asyncpreemptoff=1"
-	godebug := os.Getenv("GODEBUG")
-	if strings.Contains(godebug, "asyncpreemptoff=") {
+// restartWithSettings restarts the program once (exec, same arguments)
+// with settings that the Go runtime and glibc read only when a process
+// starts, unless the environment already has them:
+//
+//   - GLIBC_TUNABLES=glibc.malloc.arena_max=1: package torch limits glibc
+//     to one malloc arena at init, but threads that allocated before that
+//     (the Go runtime starts some, and glibc's pthread_getattr_np allocates
+//     in each new thread) already have arenas of their own, whose 64 MiB
+//     heaps glibc unmaps and maps again as a step's buffers come and go. If
+//     the training goroutine runs on such a thread, every step page-faults
+//     its memory in anew (43,000 faults/s, half the speed, in a run on the
+//     2-core VM, docs/results/malloc-2026-11-28.md).
+//   - GODEBUG=asyncpreemptoff=1: the trainer's goroutines spend their time
+//     in libtorch or in short loops, so cooperative preemption is enough.
+//
+// If the restart is not possible, the program just goes on.
+func restartWithSettings() {
+	const marker = "GOTRAIN_RESTARTED"
+	if os.Getenv(marker) != "" {
 		return
 	}
-	if godebug != "" {
-		godebug += ","
+	restart := false
+	add := func(name, key, setting, sep string) {
+		v := os.Getenv(name)
+		if strings.Contains(v, key) {
+			return
+		}
+		if v != "" {
+			v += sep
+		}
+		if os.Setenv(name, v+setting) == nil {
+			restart = true
+		}
 	}
-	if os.Setenv("GODEBUG", godebug+setting) != nil {
+	add("GLIBC_TUNABLES", "glibc.malloc.arena_max=", "glibc.malloc.arena_max=1", ":")
+	add("GODEBUG", "asyncpreemptoff=", "asyncpreemptoff=1", ",")
+	if !restart || os.Setenv(marker, "1") != nil {
 		return
 	}
 	exe, err := os.Executable()
