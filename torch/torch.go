@@ -51,7 +51,10 @@ func init() {
 	// whose heaps are unmapped and mapped again), and each step then
 	// page-faults them back in, tens of thousands of faults a step: keep
 	// them in one heap instead. This makes training steps several times
-	// faster on small VMs (see docs/results/binding-bench.md).
+	// faster on small VMs (see docs/results/binding-bench.md). Threads
+	// that allocated before this keep arenas of their own; a program can
+	// set GLIBC_TUNABLES=glibc.malloc.arena_max=1 at start against that, as
+	// cmd/trainer does (docs/results/malloc-2026-11-28.md).
 	C.ct_tune_malloc(trimThreshold)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -459,6 +460,7 @@ func interruptInEpoch2(t *testing.T, out string, args ...string) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	checkRestartSettings(t, cmd.Process.Pid)
 	cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
 	var ee *exec.ExitError
@@ -467,4 +469,29 @@ func interruptInEpoch2(t *testing.T, out string, args ...string) string {
 		t.Logf("interrupted run ended with %v; stderr:\n%s", err, errb.String())
 	}
 	return errb.String()
+}
+
+// checkRestartSettings checks that the running trainer pid restarted itself
+// with the start-up settings of restartWithSettings (read from
+// /proc/PID/environ, where the restarted process's environment is).
+func checkRestartSettings(t *testing.T, pid int) {
+	t.Helper()
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Logf("cannot read the trainer's environment: %v", err)
+		return
+	}
+	vars := map[string]string{}
+	for _, kv := range strings.Split(string(env), "\x00") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	for name, want := range map[string]string{
+		"GLIBC_TUNABLES": "glibc.malloc.arena_max=1", "GODEBUG": "asyncpreemptoff=1", "GOTRAIN_RESTARTED": "1",
+	} {
+		if !strings.Contains(vars[name], want) {
+			t.Errorf("the running trainer's %s is %q, want it to hold %s", name, vars[name], want)
+		}
+	}
 }
