@@ -26,7 +26,7 @@ func spreadIndex(i, total, n int) int { return i * total / n }
 
 // Spread returns n images of s spread evenly over it, so that a
 // class-ordered set keeps every class; s itself when n is 0 or not below
-// s.Len().
+// s.Len(); an empty set for the limit none (WithTestOnly).
 func (s *Set) Spread(n int) *Set {
 	if n == none {
 		return &Set{}

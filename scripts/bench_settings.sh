@@ -39,7 +39,7 @@ run() { # name, env...
 echo "| setting | images/s in training | minor page faults | wall s |"
 echo "|---|---|---|---|"
 for _ in $(seq "$ROUNDS"); do
-	case $CONFIGS in *A*) run "A both (default)" GOTRAIN_BENCH=1 ;; esac
+	case $CONFIGS in *A*) run "A both (default)" ;; esac
 	case $CONFIGS in *B*) run "B preemption on" GODEBUG=asyncpreemptoff=0 ;; esac
 	case $CONFIGS in *C*) run "C no arena setting" GOTRAIN_RESTARTED=1 GODEBUG=asyncpreemptoff=1 ;; esac
 	case $CONFIGS in *D*) run "D neither" GOTRAIN_RESTARTED=1 GODEBUG=asyncpreemptoff=0 ;; esac

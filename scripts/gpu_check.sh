@@ -304,10 +304,10 @@ if h:
     later = [p for p in phases if int(p["epoch"]) > 1] or phases
     if later:
         total = sum(float(p["seconds"]) for p in later)
+        sums = {k: sum(float(p[k]) for p in later) for k in parts}
         print(f"training time by part of the step (epochs {later[0]['epoch']}-{later[-1]['epoch']}, "
               f"{total:.2f}s): " + ", ".join(
-                  f"{k} {sum(float(p[k]) for p in later):.2f}s "
-                  f"({100 * sum(float(p[k]) for p in later) / max(total, 1e-9):.0f}%)" for k in parts))
+                  f"{k} {v:.2f}s ({100 * v / max(total, 1e-9):.0f}%)" for k, v in sums.items()))
     else:
         print("FAIL: no 'training time by part of the step' lines in the trainer's log"); ok = False
     for r in h:

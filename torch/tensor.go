@@ -254,12 +254,8 @@ func fromSlice[T Element](data []T, pinned bool, shape []int64) (*Tensor, error)
 	if len(data) > 0 {
 		p = unsafe.Pointer(&data[0])
 	}
-	pin := C.int(0)
-	if pinned {
-		pin = 1
-	}
 	var out C.ct_tensor
-	err := goError("from_slice", C.ct_tensor_from_data(p, shapePtr(shape), C.int(len(shape)), C.int(dtypeOf[T]()), pin, &out))
+	err := goError("from_slice", C.ct_tensor_from_data(p, shapePtr(shape), C.int(len(shape)), C.int(dtypeOf[T]()), cbool(pinned), &out))
 	runtime.KeepAlive(data)
 	if err != nil {
 		return nil, err
@@ -332,12 +328,8 @@ func Arange(start, end, step float64, dtype DType, dev Device) (*Tensor, error) 
 // a copy in every case. nonBlocking allows an asynchronous copy from pinned
 // memory.
 func (t *Tensor) To(dev Device, nonBlocking bool) (*Tensor, error) {
-	nb := C.int(0)
-	if nonBlocking {
-		nb = 1
-	}
 	return call("to", func(out *C.ct_tensor) C.ct_error {
-		return C.ct_tensor_to(t.h, C.int(dev.Type), C.int(dev.Index), -1, nb, out)
+		return C.ct_tensor_to(t.h, C.int(dev.Type), C.int(dev.Index), -1, cbool(nonBlocking), out)
 	}, t)
 }
 

@@ -47,7 +47,7 @@ func (p partialEpoch) MarshalJSON() ([]byte, error) {
 		fields
 		LossSum *float64 `json:"loss_sum"`
 	}{fields: fields(p)}
-	if !math.IsNaN(p.LossSum) && !math.IsInf(p.LossSum, 0) {
+	if isFinite(p.LossSum) {
 		f.LossSum = &p.LossSum
 	}
 	return json.Marshal(f)

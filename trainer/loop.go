@@ -77,7 +77,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		m.EpochSeconds = m.TrainSeconds + m.TestSeconds
 		m.ImagesPerSec = float64(r.p.Partial.Seen) / m.TrainSeconds
 		r.p.History = append(r.p.History, m)
-		if math.IsNaN(m.TrainLoss) || math.IsInf(m.TrainLoss, 0) {
+		if !isFinite(m.TrainLoss) {
 			r.log.Warnf("epoch %d: the training loss is %v: the run has diverged (a lower -lr may help)", m.Epoch, m.TrainLoss)
 		}
 		r.log.WithFields(logrus.Fields{
@@ -417,7 +417,7 @@ func ExportTorchScript(m nn.Module, path string) error {
 // round4 rounds v to 4 decimals for the log; NaN and infinities stay as
 // they are.
 func round4(v float64) float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	if !isFinite(v) {
 		return v
 	}
 	return math.Round(v*1e4) / 1e4

@@ -53,7 +53,7 @@ func (m EpochMetrics) MarshalJSON() ([]byte, error) {
 		b = append(b, `,"`...)
 		b = append(b, metricsColumns[i+1]...)
 		b = append(b, `":`...)
-		if math.IsNaN(*f) || math.IsInf(*f, 0) {
+		if !isFinite(*f) {
 			b = append(b, "null"...)
 		} else {
 			b = strconv.AppendFloat(b, *f, 'g', -1, 64)

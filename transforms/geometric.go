@@ -41,24 +41,11 @@ func (t *ShiftScaleRotate) ApplyAlways(img *Image, r *rand.Rand) {
 // OpenCV's pixel coordinates (pixel centers at integers, origin top-left).
 type Affine [6]float64
 
-// RotationMatrix2D returns the matrix of cv2.getRotationMatrix2D: a rotation
-// by angle degrees (counter-clockwise on screen) and a uniform scaling, both
-// about the point (cx, cy).
-func RotationMatrix2D(cx, cy, angle, scale float64) Affine {
-	a := angle * math.Pi / 180
-	alpha := math.Cos(a) * scale
-	beta := math.Sin(a) * scale
-	return Affine{
-		alpha, beta, (1-alpha)*cx - beta*cy,
-		-beta, alpha, beta*cx + (1-alpha)*cy,
-	}
-}
-
 // ShiftScaleRotateMatrix returns the matrix of ShiftScaleRotate on a w×h
 // image: scaling by sx and sy, then a rotation by angle degrees
 // (counter-clockwise on screen, as cv2.getRotationMatrix2D), both about the
 // image center (w/2-0.5, h/2-0.5), then a shift of dx*w, dy*h pixels. With
-// sx = sy it is [RotationMatrix2D] plus the shift.
+// sx = sy it is cv2.getRotationMatrix2D's matrix plus the shift.
 func ShiftScaleRotateMatrix(w, h int, angle, sx, sy, dx, dy float64) Affine {
 	a := angle * math.Pi / 180
 	cos, sin := math.Cos(a), math.Sin(a)

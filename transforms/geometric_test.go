@@ -21,11 +21,11 @@ func TestReflect101(t *testing.T) {
 
 func TestRotationMatrix2D(t *testing.T) {
 	// 90 degrees about (15.5, 15.5): x' = y, y' = 31 - x.
-	m := RotationMatrix2D(15.5, 15.5, 90, 1)
+	m := rotationMatrix2D(15.5, 15.5, 90, 1)
 	want := Affine{0, 1, 0, -1, 0, 31}
 	for i := range m {
 		if math.Abs(m[i]-want[i]) > 1e-12 {
-			t.Fatalf("RotationMatrix2D = %v, want %v", m, want)
+			t.Fatalf("rotationMatrix2D = %v, want %v", m, want)
 		}
 	}
 	// Scale 2 about the center of a 4x8 (w x h) image, (1.5, 3.5), with a
@@ -35,9 +35,9 @@ func TestRotationMatrix2D(t *testing.T) {
 	if m != want {
 		t.Fatalf("ShiftScaleRotateMatrix = %v, want %v", m, want)
 	}
-	// Equal scales: RotationMatrix2D plus the shift.
+	// Equal scales: cv2.getRotationMatrix2D plus the shift.
 	m = ShiftScaleRotateMatrix(32, 32, 30, 1.1, 1.1, 0.1, -0.05)
-	want = RotationMatrix2D(15.5, 15.5, 30, 1.1)
+	want = rotationMatrix2D(15.5, 15.5, 30, 1.1)
 	want[2] += 3.2
 	want[5] -= 1.6
 	for i := range m {
@@ -56,6 +56,20 @@ func TestRotationMatrix2D(t *testing.T) {
 		if wx, wy := 1.5+0.5*v, 3.5-2*u; math.Abs(gx-wx) > 1e-12 || math.Abs(gy-wy) > 1e-12 {
 			t.Errorf("(%v, %v) -> (%v, %v), want (%v, %v)", x, y, gx, gy, wx, wy)
 		}
+	}
+}
+
+// rotationMatrix2D is the matrix of cv2.getRotationMatrix2D, a rotation by
+// angle degrees (counter-clockwise on screen) and a uniform scaling, both
+// about the point (cx, cy): the reference for ShiftScaleRotateMatrix with
+// equal scales.
+func rotationMatrix2D(cx, cy, angle, scale float64) Affine {
+	a := angle * math.Pi / 180
+	alpha := math.Cos(a) * scale
+	beta := math.Sin(a) * scale
+	return Affine{
+		alpha, beta, (1-alpha)*cx - beta*cy,
+		-beta, alpha, beta*cx + (1-alpha)*cy,
 	}
 }
 
