@@ -52,37 +52,44 @@ var errStaleCache = errors.New("built from other data (the source changed)")
 // is read and checked either way, but only the kept images are held, so a
 // small subset costs little memory.
 func readCache(name string, key [32]byte, lim limits) (train, test *Set, err error) {
+	train, test, _, err = readCacheSized(name, key, lim)
+	return train, test, err
+}
+
+// readCacheSized is readCache that also returns the sizes of the full cached
+// splits, which lim may have cut.
+func readCacheSized(name string, key [32]byte, lim limits) (train, test *Set, full [2]int, err error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, full, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, full, err
 	}
 	crc := crc32.New(crcTable)
 	r := io.TeeReader(bufio.NewReaderSize(f, 1<<20), crc)
 	var hdr [cacheHeader]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil || string(hdr[:8]) != cacheMagic {
-		return nil, nil, fmt.Errorf("%s: not a dataset cache", name)
+		return nil, nil, full, fmt.Errorf("%s: not a dataset cache", name)
 	}
 	le := binary.LittleEndian
 	if v, d := le.Uint32(hdr[8:]), le.Uint32(hdr[12:]); v != cacheVersion || d != decoderVersion {
-		return nil, nil, fmt.Errorf("%s: made by another version (format %d, decoder %d)", name, v, d)
+		return nil, nil, full, fmt.Errorf("%s: made by another version (format %d, decoder %d)", name, v, d)
 	}
 	if !bytes.Equal(hdr[16:48], key[:]) {
-		return nil, nil, fmt.Errorf("%s: %w", name, errStaleCache)
+		return nil, nil, full, fmt.Errorf("%s: %w", name, errStaleCache)
 	}
 	n, m := le.Uint64(hdr[48:]), le.Uint64(hdr[56:])
 	const maxImages = 1 << 24
 	want := uint64(cacheHeader) + (n+m)*RecordSize + 4
 	if n > maxImages || m > maxImages || uint64(st.Size()) != want {
-		return nil, nil, fmt.Errorf("%s: %d bytes, want %d for %d+%d images (truncated?)", name, st.Size(), want, n, m)
+		return nil, nil, full, fmt.Errorf("%s: %d bytes, want %d for %d+%d images (truncated?)", name, st.Size(), want, n, m)
 	}
 	labels := make([]byte, n+m)
 	if _, err := io.ReadFull(r, labels); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, full, fmt.Errorf("%s: %w", name, err)
 	}
 	train = &Set{Labels: spreadLabels(labels[:n], lim.train)}
 	test = &Set{Labels: spreadLabels(labels[n:], lim.test)}
@@ -90,22 +97,22 @@ func readCache(name string, key [32]byte, lim limits) (train, test *Set, err err
 		test.Images, err = readImages(r, int(m), lim.test)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, full, fmt.Errorf("%s: %w", name, err)
 	}
 	sum := crc.Sum32()
 	var tail [4]byte
 	if _, err := io.ReadFull(r, tail[:]); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, full, fmt.Errorf("%s: %w", name, err)
 	}
 	if le.Uint32(tail[:]) != sum {
-		return nil, nil, fmt.Errorf("%s: checksum mismatch (damaged)", name)
+		return nil, nil, full, fmt.Errorf("%s: checksum mismatch (damaged)", name)
 	}
 	for _, s := range []*Set{train, test} {
 		if err := s.Validate(); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", name, err)
+			return nil, nil, full, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	return train, test, nil
+	return train, test, [2]int{int(n), int(m)}, nil
 }
 
 // readImages reads the n images that follow in r and returns those that a

@@ -210,7 +210,7 @@ func TestLoadCachesAndNoticesChanges(t *testing.T) {
 
 func TestLoadRebuildsDamagedCache(t *testing.T) {
 	dir := t.TempDir()
-	archive := writeFile(t, dir, "c.tar.gz", tarBytes(t, binaryRelease("cifar-10-batches-bin/", 2), true))
+	archive := writeFile(t, dir, "c.tar.gz", tarBytes(t, binaryRelease("cifar-10-batches-bin/", 10), true))
 	cacheDir := filepath.Join(dir, "cache")
 	log := &logRecorder{}
 	if _, _, err := Load(archive, cacheDir, WithLogger(log)); err != nil {
@@ -233,7 +233,7 @@ func TestLoadRebuildsDamagedCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkBinarySets(t, train, test, 2)
+		checkBinarySets(t, train, test, 10)
 		if !log.has("ignoring cache") {
 			t.Fatal("damaged cache not reported")
 		}
@@ -243,14 +243,14 @@ func TestLoadRebuildsDamagedCache(t *testing.T) {
 	}
 
 	// A changed archive (new size and time) gives new data.
-	if err := os.WriteFile(archive, tarBytes(t, binaryRelease("cifar-10-batches-bin/", 3), true), 0o644); err != nil {
+	if err := os.WriteFile(archive, tarBytes(t, binaryRelease("cifar-10-batches-bin/", 11), true), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	train, test, err := Load(archive, cacheDir, WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkBinarySets(t, train, test, 3)
+	checkBinarySets(t, train, test, 11)
 }
 
 func TestLoadWithUnwritableCacheDir(t *testing.T) {

@@ -3,13 +3,27 @@
 // decoded images, and feeds augmented batches to a training loop.
 package dataset
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Classes lists CIFAR-10's class names in the official label order.
 var Classes = []string{
 	"airplane", "automobile", "bird", "cat", "deer",
 	"dog", "frog", "horse", "ship", "truck",
 }
+
+// Sizes of the official splits.
+const (
+	TrainSize = 50000
+	TestSize  = 10000
+)
+
+// ErrMissingClasses is wrapped by Load's error for data in which a split has
+// no image of some class: a folder or archive with a class folder missing,
+// say. Training on it would never learn that class.
+var ErrMissingClasses = errors.New("classes missing")
 
 // Image geometry of CIFAR-10.
 const (
@@ -44,4 +58,22 @@ func (s *Set) Validate() error {
 		}
 	}
 	return nil
+}
+
+// MissingClasses returns the names of the classes of which s holds no image,
+// in label order.
+func (s *Set) MissingClasses() []string {
+	seen := make([]bool, len(Classes))
+	for _, l := range s.Labels {
+		if int(l) < len(seen) {
+			seen[l] = true
+		}
+	}
+	var missing []string
+	for c, ok := range seen {
+		if !ok {
+			missing = append(missing, Classes[c])
+		}
+	}
+	return missing
 }

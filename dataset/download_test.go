@@ -31,7 +31,7 @@ type archiveServer struct {
 
 func newArchiveServer(t *testing.T) *archiveServer {
 	t.Helper()
-	s := &archiveServer{archive: tarBytes(t, binaryRelease("cifar-10-batches-bin/", 2), true)}
+	s := &archiveServer{archive: tarBytes(t, binaryRelease("cifar-10-batches-bin/", 10), true)}
 	sum := md5.Sum(s.archive)
 	s.md5 = hex.EncodeToString(sum[:])
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -95,7 +95,7 @@ func TestEnsureDownloadsWhenMissing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkBinarySets(t, train, test, 2)
+	checkBinarySets(t, train, test, 10)
 
 	// Data present (and a cache beside it): no second download.
 	if err := Ensure(context.Background(), dir, opts...); err != nil {

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -147,7 +149,7 @@ func TestLoadImageTreeErrors(t *testing.T) {
 
 func TestLocateArchives(t *testing.T) {
 	treeTar := tarBytes(t, imageTree("x/", 1), true)
-	binTar := tarBytes(t, binaryRelease("cifar-10-batches-bin/", 1), true)
+	binTar := tarBytes(t, binaryRelease("cifar-10-batches-bin/", 10), true)
 
 	t.Run("official archive wins", func(t *testing.T) {
 		dir := t.TempDir()
@@ -157,8 +159,8 @@ func TestLocateArchives(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if train.Len() != 5 {
-			t.Fatalf("read %d training images, want the 5 of %s", train.Len(), OfficialArchive)
+		if train.Len() != 50 {
+			t.Fatalf("read %d training images, want the 50 of %s", train.Len(), OfficialArchive)
 		}
 	})
 	t.Run("ambiguous", func(t *testing.T) {
@@ -255,7 +257,7 @@ func TestLoadIgnoresUnrelatedTrouble(t *testing.T) {
 	}
 	t.Run("dangling archive link beside the data", func(t *testing.T) {
 		dir := t.TempDir()
-		writeTree(t, dir, binaryRelease("cifar-10-batches-bin/", 1))
+		writeTree(t, dir, binaryRelease("cifar-10-batches-bin/", 10))
 		if err := os.Symlink(filepath.Join(dir, "gone.tar.gz"), filepath.Join(dir, "cifar10-jpeg.tar.gz")); err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +283,7 @@ func TestLoadIgnoresUnrelatedTrouble(t *testing.T) {
 	})
 	t.Run("unreadable folder beside an archive", func(t *testing.T) {
 		dir := t.TempDir()
-		writeFile(t, dir, OfficialArchive, tarBytes(t, binaryRelease("cifar-10-batches-bin/", 1), true))
+		writeFile(t, dir, OfficialArchive, tarBytes(t, binaryRelease("cifar-10-batches-bin/", 10), true))
 		unreadableDir(t, dir, "lost+found")
 		loads(t, dir)
 	})
@@ -304,4 +306,50 @@ func TestLoadIgnoresUnrelatedTrouble(t *testing.T) {
 		_, _, err := Load(dir, "")
 		mustErr(t, err, p, "permission denied")
 	})
+}
+
+func TestLoadMissingClasses(t *testing.T) {
+	var noTruck []file
+	for _, f := range imageTree("", 1) {
+		if !strings.Contains(f.name, "train/truck/") && !strings.Contains(f.name, "train/ship/") {
+			noTruck = append(noTruck, f)
+		}
+	}
+	for _, archive := range []bool{false, true} {
+		dir := t.TempDir()
+		src := dir
+		if archive {
+			src = writeFile(t, dir, "c.tar", tarBytes(t, noTruck, false))
+		} else {
+			writeTree(t, dir, noTruck)
+		}
+		_, _, err := Load(src, "")
+		if !errors.Is(err, ErrMissingClasses) {
+			t.Fatalf("archive %v: err = %v, want ErrMissingClasses", archive, err)
+		}
+		mustErr(t, err, src, "no train images of ship, truck")
+	}
+	// The binary release: the test batch's labels lack classes 3-9.
+	dir := t.TempDir()
+	files := binaryRelease("cifar-10-batches-bin/", 10)
+	files[5].data = files[5].data[:3*RecordSize]
+	writeTree(t, dir, files)
+	_, _, err := Load(dir, "")
+	mustErr(t, err, "no test images of cat, deer, dog, frog, horse, ship, truck")
+}
+
+func TestLoadWarnsOnSplitSizes(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, imageTree("", 1))
+	var log strings.Builder
+	logf := LoggerFunc(func(format string, args ...any) { fmt.Fprintf(&log, format+"\n", args...) })
+	cache := t.TempDir()
+	for range 2 { // decoded, then from the cache
+		if _, _, err := Load(dir, cache, WithLogger(logf)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(log.String(), "warning: "+dir+" holds 10 training and 10 test images; CIFAR-10 has 50000 and 10000"); n != 2 {
+		t.Fatalf("size warning %d times, want 2; log:\n%s", n, log.String())
+	}
 }

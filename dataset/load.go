@@ -39,11 +39,12 @@ func Load(src, cacheDir string, opts ...Option) (train, test *Set, err error) {
 	if cacheDir != "" {
 		cache = filepath.Join(cacheDir, s.cacheName())
 		start := time.Now()
-		train, test, err := readCache(cache, key, o.lim)
+		train, test, full, err := readCacheSized(cache, key, o.lim)
 		switch {
 		case err == nil:
 			o.logf("dataset: read %d training and %d test images of %s from cache %s in %.1fs",
 				train.Len(), test.Len(), s.path, cache, time.Since(start).Seconds())
+			o.warnSizes(s.path, full[0], full[1])
 			return train, test, nil
 		case errors.Is(err, fs.ErrNotExist):
 		case errors.Is(err, errStaleCache):
@@ -60,6 +61,7 @@ func Load(src, cacheDir string, opts ...Option) (train, test *Set, err error) {
 	}
 	o.logf("dataset: read %d training and %d test images (%s) in %.1fs",
 		train.Len(), test.Len(), lay, time.Since(start).Seconds())
+	o.warnSizes(s.path, train.Len(), test.Len())
 	if cache != "" {
 		if err := writeCache(cache, key, train, test); err != nil {
 			o.logf("dataset: warning: cannot write cache, the next run decodes again: %v", err)

@@ -45,6 +45,16 @@ func (o *options) logf(format string, args ...any) {
 	}
 }
 
+// warnSizes logs a warning when a split's size is far (over 10%) from
+// CIFAR-10's, which usually means incomplete or foreign data.
+func (o *options) warnSizes(where string, train, test int) {
+	far := func(n, want int) bool { return n < want*9/10 || n > want*11/10 }
+	if far(train, TrainSize) || far(test, TestSize) {
+		o.logf("dataset: warning: %s holds %d training and %d test images; CIFAR-10 has %d and %d",
+			where, train, test, TrainSize, TestSize)
+	}
+}
+
 // WithLogger sends progress messages (what is read, cache use, download
 // start and end) to l. By default the package is silent.
 func WithLogger(l Logger) Option { return func(o *options) { o.log = l } }

@@ -204,6 +204,14 @@ func (s *source) read(workers int) (train, test *Set, lay layout, err error) {
 	if train, test, err = assemble(entries, lay, workers); err != nil {
 		return nil, nil, "", fmt.Errorf("dataset: %w", err)
 	}
+	for _, sp := range []struct {
+		name string
+		set  *Set
+	}{{splitNames[trainSplit], train}, {splitNames[testSplit], test}} {
+		if missing := sp.set.MissingClasses(); len(missing) > 0 {
+			return nil, nil, "", fmt.Errorf("dataset: %s: %w: no %s images of %s", s.path, ErrMissingClasses, sp.name, strings.Join(missing, ", "))
+		}
+	}
 	return train, test, lay, nil
 }
 
