@@ -2,7 +2,6 @@ package ptfile
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -74,7 +73,7 @@ func newKeyHasher(pickleSize int) *keyHasher {
 func (h *keyHasher) charge(n int) error {
 	h.budget -= int64(n)
 	if h.budget < 0 {
-		return fmt.Errorf("dict keys need more than %d bytes of hashing, the limit for this pickle", h.limit)
+		return unsupported("dict keys need more than %d bytes of hashing, the limit for this pickle", h.limit)
 	}
 	return nil
 }
@@ -132,14 +131,14 @@ func (h *keyHasher) hash(k any, depth int) (any, int, error) {
 
 func (h *keyHasher) hashTuple(t Tuple, depth int) (any, int, error) {
 	if depth >= maxKeyDepth {
-		return nil, 0, errors.New("dict key nested too deeply")
+		return nil, 0, unsupported("dict key nested too deeply")
 	}
 	var ident tupleIdentity
 	if len(t) > 0 {
 		ident = tupleIdentity{&t[0], len(t)}
 		if o, ok := h.objects[ident]; ok {
 			if depth+o.height > maxKeyDepth {
-				return nil, 0, errors.New("dict key nested too deeply")
+				return nil, 0, unsupported("dict key nested too deeply")
 			}
 			return tupleKey(o.id), o.height, nil
 		}

@@ -63,7 +63,7 @@ func resolveGlobal(module, name string) (any, error) {
 			return storageClass{d}, nil
 		}
 	}
-	return nil, fmt.Errorf("unsupported global %s.%s", module, name)
+	return nil, unsupported("unsupported global %s.%s", module, name)
 }
 
 // persistentLoad resolves a persistent id of the form
@@ -179,7 +179,7 @@ func (u *unpickler) call(fn any, args Tuple) (any, error) {
 		s, ok1 := args[0].(string)
 		enc, ok2 := args[1].(string)
 		if !ok1 || !ok2 || (enc != "latin1" && enc != "latin-1") {
-			return nil, fmt.Errorf("unsupported _codecs.encode%s", describe(args))
+			return nil, unsupported("unsupported _codecs.encode%s", describe(args))
 		}
 		out := make([]byte, 0, len(s))
 		for _, r := range s {
@@ -191,7 +191,7 @@ func (u *unpickler) call(fn any, args Tuple) (any, error) {
 		return out, nil
 	case callBytes:
 		if len(args) != 0 {
-			return nil, fmt.Errorf("bytes%s is not supported", describe(args))
+			return nil, unsupported("bytes%s is not supported", describe(args))
 		}
 		return []byte{}, nil
 	}

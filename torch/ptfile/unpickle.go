@@ -72,7 +72,7 @@ func (u *unpickler) step(op byte) (bool, error) {
 			return false, err
 		}
 		if b[0] > 5 {
-			return false, fmt.Errorf("unsupported pickle protocol %d", b[0])
+			return false, unsupported("unsupported pickle protocol %d", b[0])
 		}
 	case opFrame:
 		if _, err := u.read(8); err != nil {
@@ -373,7 +373,7 @@ func (u *unpickler) step(op byte) (bool, error) {
 			return false, fmt.Errorf("cannot set the state of %s", typeName(inst))
 		}
 	default:
-		return false, errors.New("unsupported opcode")
+		return false, unsupported("unsupported opcode")
 	}
 	return false, nil
 }
