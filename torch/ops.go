@@ -17,7 +17,9 @@ type Conv2dOptions struct {
 	Groups                    int64
 }
 
-func (o Conv2dOptions) withDefaults() Conv2dOptions {
+// WithDefaults returns o with its zero Stride, Dilation and Groups set to
+// their defaults, 1.
+func (o Conv2dOptions) WithDefaults() Conv2dOptions {
 	for i := range 2 {
 		if o.Stride[i] == 0 {
 			o.Stride[i] = 1
@@ -35,7 +37,7 @@ func (o Conv2dOptions) withDefaults() Conv2dOptions {
 // Conv2d convolves x (N,C,H,W) with weight (O,C/groups,kH,kW) and adds bias
 // (O), which may be nil.
 func Conv2d(x, weight, bias *Tensor, o Conv2dOptions) (*Tensor, error) {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	return call("conv2d", func(out *C.ct_tensor) C.ct_error {
 		return C.ct_conv2d(x.h, weight.h, optional(bias), pair(o.Stride), pair(o.Padding), pair(o.Dilation), C.int64_t(o.Groups), out)
 	}, append([]*Tensor{x, weight}, given(bias)...)...)
