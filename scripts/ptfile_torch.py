@@ -165,6 +165,8 @@ def make(out):
     torch.jit.save(torch.jit.script(nn.Linear(2, 2)), os.path.join(out, "script.pt"))
     torch.save({"w": torch.ones(2), "opt": torch.optim.SGD([nn.Parameter(torch.ones(1))], lr=0.1)},
                os.path.join(out, "unsafe.pt"))
+    # A torch.save file of neither a state dict nor a checkpoint.
+    torch.save([torch.ones(2), torch.zeros(3)], os.path.join(out, "list.pt"))
     pickles(out)
 
 

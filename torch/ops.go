@@ -17,7 +17,9 @@ type Conv2dOptions struct {
 	Groups                    int64
 }
 
-func (o Conv2dOptions) withDefaults() Conv2dOptions {
+// WithDefaults returns o with its zero Stride, Dilation and Groups set to
+// their defaults, 1.
+func (o Conv2dOptions) WithDefaults() Conv2dOptions {
 	for i := range 2 {
 		if o.Stride[i] == 0 {
 			o.Stride[i] = 1
@@ -35,7 +37,7 @@ func (o Conv2dOptions) withDefaults() Conv2dOptions {
 // Conv2d convolves x (N,C,H,W) with weight (O,C/groups,kH,kW) and adds bias
 // (O), which may be nil.
 func Conv2d(x, weight, bias *Tensor, o Conv2dOptions) (*Tensor, error) {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	return call("conv2d", func(out *C.ct_tensor) C.ct_error {
 		return C.ct_conv2d(x.h, weight.h, optional(bias), pair(o.Stride), pair(o.Padding), pair(o.Dilation), C.int64_t(o.Groups), out)
 	}, append([]*Tensor{x, weight}, given(bias)...)...)
@@ -89,16 +91,16 @@ type Reduction int
 
 // Reductions, as PyTorch's reduction= argument.
 const (
-	ReduceNone Reduction = 0
-	ReduceMean Reduction = 1
-	ReduceSum  Reduction = 2
+	ReduceNone Reduction = C.CT_REDUCTION_NONE
+	ReduceMean Reduction = C.CT_REDUCTION_MEAN
+	ReduceSum  Reduction = C.CT_REDUCTION_SUM
 )
 
 // CrossEntropy is torch.nn.functional.cross_entropy of logits x (N,C) and
 // int64 class targets (N), with optional label smoothing.
 func CrossEntropy(x, target *Tensor, reduction Reduction, labelSmoothing float64) (*Tensor, error) {
 	return call("cross_entropy", func(out *C.ct_tensor) C.ct_error {
-		return C.ct_cross_entropy(x.h, target.h, C.int(reduction), C.double(labelSmoothing), out)
+		return C.ct_cross_entropy(x.h, target.h, C.ct_reduction(reduction), C.double(labelSmoothing), out)
 	}, x, target)
 }
 
@@ -159,46 +161,46 @@ func (t *Tensor) Pow(s float64) (*Tensor, error) {
 	return call("pow", func(out *C.ct_tensor) C.ct_error { return C.ct_pow_scalar(t.h, C.double(s), out) }, t)
 }
 
-func unary(name string, op int, t *Tensor) (*Tensor, error) {
-	return call(name, func(out *C.ct_tensor) C.ct_error { return C.ct_unary(t.h, C.int(op), out) }, t)
+func unary(name string, op C.ct_unary_op, t *Tensor) (*Tensor, error) {
+	return call(name, func(out *C.ct_tensor) C.ct_error { return C.ct_unary(t.h, op, out) }, t)
 }
 
 // Neg returns -t.
-func (t *Tensor) Neg() (*Tensor, error) { return unary("neg", 0, t) }
+func (t *Tensor) Neg() (*Tensor, error) { return unary("neg", C.CT_UNARY_NEG, t) }
 
 // Exp returns e**t elementwise.
-func (t *Tensor) Exp() (*Tensor, error) { return unary("exp", 1, t) }
+func (t *Tensor) Exp() (*Tensor, error) { return unary("exp", C.CT_UNARY_EXP, t) }
 
 // Log returns the natural logarithm elementwise.
-func (t *Tensor) Log() (*Tensor, error) { return unary("log", 2, t) }
+func (t *Tensor) Log() (*Tensor, error) { return unary("log", C.CT_UNARY_LOG, t) }
 
 // Sqrt returns the square root elementwise.
-func (t *Tensor) Sqrt() (*Tensor, error) { return unary("sqrt", 3, t) }
+func (t *Tensor) Sqrt() (*Tensor, error) { return unary("sqrt", C.CT_UNARY_SQRT, t) }
 
 // Abs returns |t| elementwise.
-func (t *Tensor) Abs() (*Tensor, error) { return unary("abs", 4, t) }
+func (t *Tensor) Abs() (*Tensor, error) { return unary("abs", C.CT_UNARY_ABS, t) }
 
-func compare(name string, op int, a, b *Tensor) (*Tensor, error) {
-	return call(name, func(out *C.ct_tensor) C.ct_error { return C.ct_compare(a.h, b.h, C.int(op), out) }, a, b)
+func compare(name string, op C.ct_compare_op, a, b *Tensor) (*Tensor, error) {
+	return call(name, func(out *C.ct_tensor) C.ct_error { return C.ct_compare(a.h, b.h, op, out) }, a, b)
 }
 
 // Eq returns a bool tensor of a == b elementwise (broadcasting).
-func Eq(a, b *Tensor) (*Tensor, error) { return compare("eq", 0, a, b) }
+func Eq(a, b *Tensor) (*Tensor, error) { return compare("eq", C.CT_COMPARE_EQ, a, b) }
 
 // Ne returns a != b elementwise.
-func Ne(a, b *Tensor) (*Tensor, error) { return compare("ne", 1, a, b) }
+func Ne(a, b *Tensor) (*Tensor, error) { return compare("ne", C.CT_COMPARE_NE, a, b) }
 
 // Lt returns a < b elementwise.
-func Lt(a, b *Tensor) (*Tensor, error) { return compare("lt", 2, a, b) }
+func Lt(a, b *Tensor) (*Tensor, error) { return compare("lt", C.CT_COMPARE_LT, a, b) }
 
 // Le returns a <= b elementwise.
-func Le(a, b *Tensor) (*Tensor, error) { return compare("le", 3, a, b) }
+func Le(a, b *Tensor) (*Tensor, error) { return compare("le", C.CT_COMPARE_LE, a, b) }
 
 // Gt returns a > b elementwise.
-func Gt(a, b *Tensor) (*Tensor, error) { return compare("gt", 4, a, b) }
+func Gt(a, b *Tensor) (*Tensor, error) { return compare("gt", C.CT_COMPARE_GT, a, b) }
 
 // Ge returns a >= b elementwise.
-func Ge(a, b *Tensor) (*Tensor, error) { return compare("ge", 5, a, b) }
+func Ge(a, b *Tensor) (*Tensor, error) { return compare("ge", C.CT_COMPARE_GE, a, b) }
 
 // Sum returns the sum of all elements as a 0-dim tensor (bool and integer
 // inputs sum to int64, as in PyTorch).

@@ -36,8 +36,9 @@ import (
 	"unsafe"
 )
 
-// abiVersion is the version of torch/csrc/ctorch.h this package was written for.
-const abiVersion = 11
+// abiVersion is the version of torch/csrc/ctorch.h this package was
+// compiled against; the library reports the version it was built from.
+const abiVersion = C.CT_ABI_VERSION
 
 // ErrABI reports a libctorch built from another version of the C ABI.
 var ErrABI = errors.New("torch: libctorch ABI mismatch (rebuild it with `make lib`)")

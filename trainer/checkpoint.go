@@ -154,11 +154,26 @@ func (c *checkpoint) free() {
 var errNotCheckpoint = errors.New("not a gotrain checkpoint")
 
 // readCheckpoint reads a file written by saveCheckpoint; its tensors are on
-// the CPU and owned by the caller (free them with free).
+// the CPU and owned by the caller (free them with free). Files of another
+// kind are refused with errNotCheckpoint before their tensors are read.
 func readCheckpoint(path string) (*checkpoint, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
+	kind, err := ptfile.DetectFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if kind != ptfile.Checkpoint {
+		return nil, fmt.Errorf("checkpoint %s: %w (it is a %v)", path, errNotCheckpoint, kind)
+	}
+	return loadCheckpoint(path)
+}
+
+// loadCheckpoint reads path, which ptfile.Detect found to be a checkpoint,
+// as readCheckpoint does; another program's checkpoint is refused with
+// errNotCheckpoint.
+func loadCheckpoint(path string) (*checkpoint, error) {
 	obj, err := ptfile.LoadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)

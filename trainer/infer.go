@@ -25,23 +25,29 @@ import (
 // be empty then, and must agree with it otherwise. For other files name
 // picks the network (empty means model.Default).
 func LoadNet(path, name string, log *logrus.Logger) (*model.Net, error) {
-	if ck, err := readCheckpoint(path); err == nil {
-		ck.free()
-		if name != "" && name != ck.Config.Model {
-			return nil, fmt.Errorf("%s is a checkpoint of model %q, not %q", path, ck.Config.Model, name)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	ts, ckModel, err := readWeights(path)
+	if err != nil {
+		return nil, err
+	}
+	if ckModel != "" {
+		if name != "" && name != ckModel {
+			freeNamed(ts)
+			return nil, fmt.Errorf("%s is a checkpoint of model %q, not %q", path, ckModel, name)
 		}
-		name = ck.Config.Model
-	} else if _, statErr := os.Stat(path); statErr != nil {
-		return nil, fmt.Errorf("weights: %w", statErr)
+		name = ckModel
 	}
 	if name == "" {
 		name = model.Default
 	}
 	net, err := model.New(name, model.Options{})
 	if err != nil {
+		freeNamed(ts)
 		return nil, err
 	}
-	if err := InitFrom(net, path, log); err != nil {
+	if err := loadWeights(net, ts, path, log); err != nil {
 		nn.Free(net)
 		return nil, err
 	}

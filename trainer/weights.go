@@ -1,7 +1,7 @@
 package trainer
 
 import (
-	"archive/zip"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -9,6 +9,7 @@ import (
 
 	"gotrain/torch"
 	"gotrain/torch/nn"
+	"gotrain/torch/ptfile"
 )
 
 // ReadWeights reads named tensors from a file PyTorch users share: a
@@ -16,52 +17,60 @@ import (
 // a state_dict saved by torch.save, or one of our checkpoints (its model).
 // The tensors are on the CPU and owned by the caller.
 func ReadWeights(path string) ([]nn.NamedTensor, error) {
-	if isTorchScript(path) {
-		sm, err := torch.LoadScript(path, torch.CPU)
-		if err != nil {
-			return nil, err
-		}
-		defer sm.Free()
-		ps, err := sm.NamedParameters()
-		if err != nil {
-			return nil, err
-		}
-		bs, err := sm.NamedBuffers()
-		if err != nil {
-			return nil, err
-		}
-		return stateDictOrder(ps, bs), nil
+	ts, _, err := readWeights(path)
+	return ts, err
+}
+
+// readWeights reads path's tensors as ReadWeights does, reading the file
+// once, and for one of our checkpoints also returns the name of the
+// network it holds (otherwise "").
+func readWeights(path string) ([]nn.NamedTensor, string, error) {
+	kind, err := ptfile.DetectFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading weights: %w", err)
 	}
-	if ck, err := readCheckpoint(path); err == nil {
-		for _, nt := range ck.optimizer {
-			nt.Tensor.Free()
+	switch kind {
+	case ptfile.TorchScript:
+		ts, err := readScriptWeights(path)
+		return ts, "", err
+	case ptfile.Checkpoint:
+		ck, err := loadCheckpoint(path)
+		if err == nil {
+			freeNamed(ck.optimizer)
+			return ck.model, ck.Config.Model, nil
 		}
-		return ck.model, nil
+		if !errors.Is(err, errNotCheckpoint) {
+			return nil, "", err
+		}
+		// Another program's checkpoint: torch.Load finds its state_dict.
 	}
 	ts, err := torch.Load(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading weights: %w", err)
+		return nil, "", fmt.Errorf("reading weights: %w", err)
 	}
 	for _, nt := range ts {
 		torch.Keep(nt.Tensor)
 	}
-	return ts, nil
+	return ts, "", nil
 }
 
-// isTorchScript reports whether path is a zip archive holding TorchScript
-// code (a torch.jit.save file) rather than only pickled data.
-func isTorchScript(path string) bool {
-	z, err := zip.OpenReader(path)
+// readScriptWeights reads the parameters and buffers of a TorchScript
+// module, in state_dict order.
+func readScriptWeights(path string) ([]nn.NamedTensor, error) {
+	sm, err := torch.LoadScript(path, torch.CPU)
 	if err != nil {
-		return false
+		return nil, err
 	}
-	defer z.Close()
-	for _, f := range z.File {
-		if strings.HasSuffix(f.Name, "/constants.pkl") || strings.Contains(f.Name, "/code/") {
-			return true
-		}
+	defer sm.Free()
+	ps, err := sm.NamedParameters()
+	if err != nil {
+		return nil, err
 	}
-	return false
+	bs, err := sm.NamedBuffers()
+	if err != nil {
+		return nil, err
+	}
+	return stateDictOrder(ps, bs), nil
 }
 
 // stateDictOrder interleaves TorchScript's parameters and buffers into
@@ -104,11 +113,12 @@ func InitFrom(m nn.Module, path string, log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, nt := range ts {
-			nt.Tensor.Free()
-		}
-	}()
+	return loadWeights(m, ts, path, log)
+}
+
+// loadWeights loads ts, read from path, into m as InitFrom does, and frees them.
+func loadWeights(m nn.Module, ts []nn.NamedTensor, path string, log *logrus.Logger) error {
+	defer freeNamed(ts)
 	res, err := nn.LoadStateDict(m, ts)
 	if err != nil {
 		return fmt.Errorf("weights %s: %w", path, err)
@@ -120,4 +130,11 @@ func InitFrom(m nn.Module, path string, log *logrus.Logger) error {
 		log.Infof("weights %s: loaded %d tensors by name", path, len(ts))
 	}
 	return nil
+}
+
+// freeNamed frees the tensors of ts.
+func freeNamed(ts []nn.NamedTensor) {
+	for _, nt := range ts {
+		nt.Tensor.Free()
+	}
 }

@@ -3,7 +3,9 @@ package trainer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,8 +13,11 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"gotrain/model"
 	"gotrain/torch"
 	"gotrain/torch/nn"
+	"gotrain/torch/optim"
+	"gotrain/torch/ptfile"
 )
 
 // pythonWeights has scripts/pytorch_weights.py define, briefly train and
@@ -144,4 +149,87 @@ func near(a, b float64) bool {
 		d = -d
 	}
 	return d <= 1e-4*(1+max(a, -a, b, -b))
+}
+
+// TestWeightsFromCheckpoint: one of our checkpoints is detected as one,
+// read once for its model's weights (what PyTorch finds under "model"),
+// names its network to LoadNet, and other files are refused by
+// readCheckpoint as not checkpoints.
+func TestWeightsFromCheckpoint(t *testing.T) {
+	requirePython(t, "torch")
+	dir := t.TempDir()
+	net, err := model.New("seed", model.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nn.Free(net)
+	opt, err := optim.NewSGD(nn.NamedParameters(net), optim.SGDConfig{LR: 0.1, Momentum: 0.9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, CheckpointFile)
+	if err := saveCheckpoint(path, net, opt, progress{Config: Config{Model: "seed"}}); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := ptfile.DetectFile(path); err != nil || k != ptfile.Checkpoint {
+		t.Fatalf("DetectFile = %v, %v; want %v", k, err, ptfile.Checkpoint)
+	}
+
+	script := `import sys, json, torch
+sd = torch.load(sys.argv[1])["model"]
+json.dump({"keys": list(sd), "sums": [float(v.double().sum()) for v in sd.values()]}, sys.stdout)`
+	out, err := exec.Command(systemPython, "-c", script, path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want struct {
+		Keys []string
+		Sums []float64
+	}
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := ReadWeights(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer freeNamed(ts)
+	if len(ts) != len(want.Keys) || len(ts) == 0 {
+		t.Fatalf("%d tensors, PyTorch finds %d under \"model\"", len(ts), len(want.Keys))
+	}
+	for i, nt := range ts {
+		if nt.Name != want.Keys[i] || !near(sumOf(t, nt.Tensor), want.Sums[i]) {
+			t.Errorf("tensor %d: %s sums to %v; PyTorch: %s, %v", i, nt.Name, sumOf(t, nt.Tensor), want.Keys[i], want.Sums[i])
+		}
+	}
+
+	// LoadNet takes the network from the checkpoint and refuses another.
+	loaded, err := LoadNet(path, "", quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nn.Free(loaded)
+	if _, err := LoadNet(path, "sepnet", quietLog()); err == nil || !strings.Contains(err.Error(), `is a checkpoint of model "seed", not "sepnet"`) {
+		t.Errorf("LoadNet of a seed checkpoint as sepnet: %v", err)
+	}
+
+	// A state_dict and garbage are not checkpoints.
+	sd := filepath.Join(dir, StateDictFile)
+	if err := torch.Save(sd, nn.StateDict(net)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readCheckpoint(sd); !errors.Is(err, errNotCheckpoint) || !strings.Contains(err.Error(), "it is a state_dict") {
+		t.Errorf("readCheckpoint of a state_dict: %v, want errNotCheckpoint", err)
+	}
+	garbage := filepath.Join(dir, "garbage.pt")
+	if err := os.WriteFile(garbage, []byte("not a checkpoint"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var fe *ptfile.FormatError
+	if _, err := readCheckpoint(garbage); !errors.As(err, &fe) {
+		t.Errorf("readCheckpoint of garbage: %v, want a *ptfile.FormatError", err)
+	}
+	if _, err := ReadWeights(garbage); !errors.As(err, &fe) || !strings.Contains(err.Error(), "reading weights: ptfile: "+garbage+": not a torch.save zip archive") {
+		t.Errorf("ReadWeights of garbage: %v, want a *ptfile.FormatError", err)
+	}
 }

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Bump on any change to this header; the Go side refuses a mismatch. */
-#define CT_ABI_VERSION 11
+#define CT_ABI_VERSION 12
 
 typedef struct ct_tensor_s *ct_tensor;
 typedef struct ct_module_s *ct_module;
@@ -122,8 +122,10 @@ ct_error ct_adaptive_avg_pool2d(ct_tensor x, int64_t oh, int64_t ow, ct_tensor *
 ct_error ct_linear(ct_tensor x, ct_tensor w, ct_tensor b, ct_tensor *out);
 ct_error ct_log_softmax(ct_tensor x, int64_t dim, ct_tensor *out);
 ct_error ct_softmax(ct_tensor x, int64_t dim, ct_tensor *out);
-/* reduction: 0 none, 1 mean, 2 sum. */
-ct_error ct_cross_entropy(ct_tensor x, ct_tensor target, int reduction, double label_smoothing, ct_tensor *out);
+/* How a loss combines its per-sample values (PyTorch's reduction=; the
+ * values of at::Reduction). */
+typedef enum { CT_REDUCTION_NONE = 0, CT_REDUCTION_MEAN = 1, CT_REDUCTION_SUM = 2 } ct_reduction;
+ct_error ct_cross_entropy(ct_tensor x, ct_tensor target, ct_reduction reduction, double label_smoothing, ct_tensor *out);
 
 /* ---- shape ---- */
 ct_error ct_reshape(ct_tensor x, const int64_t *shape, int ndim, ct_tensor *out);
@@ -140,10 +142,10 @@ ct_error ct_matmul(ct_tensor a, ct_tensor b, ct_tensor *out);
 ct_error ct_add_scalar(ct_tensor a, double s, ct_tensor *out);
 ct_error ct_mul_scalar(ct_tensor a, double s, ct_tensor *out);
 ct_error ct_pow_scalar(ct_tensor a, double s, ct_tensor *out);
-/* op: 0 neg, 1 exp, 2 log, 3 sqrt, 4 abs. */
-ct_error ct_unary(ct_tensor a, int op, ct_tensor *out);
-/* op: 0 eq, 1 ne, 2 lt, 3 le, 4 gt, 5 ge. */
-ct_error ct_compare(ct_tensor a, ct_tensor b, int op, ct_tensor *out);
+typedef enum { CT_UNARY_NEG, CT_UNARY_EXP, CT_UNARY_LOG, CT_UNARY_SQRT, CT_UNARY_ABS } ct_unary_op;
+ct_error ct_unary(ct_tensor a, ct_unary_op op, ct_tensor *out);
+typedef enum { CT_COMPARE_EQ, CT_COMPARE_NE, CT_COMPARE_LT, CT_COMPARE_LE, CT_COMPARE_GT, CT_COMPARE_GE } ct_compare_op;
+ct_error ct_compare(ct_tensor a, ct_tensor b, ct_compare_op op, ct_tensor *out);
 
 /* ---- reductions ---- */
 ct_error ct_sum(ct_tensor x, ct_tensor *out);

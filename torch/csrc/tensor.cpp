@@ -320,7 +320,11 @@ ct_error ct_log_softmax(ct_tensor x, int64_t dim, ct_tensor *out) { CT_OUT(at::l
 
 ct_error ct_softmax(ct_tensor x, int64_t dim, ct_tensor *out) { CT_OUT(at::softmax(x->t, dim)) }
 
-ct_error ct_cross_entropy(ct_tensor x, ct_tensor target, int reduction, double label_smoothing, ct_tensor *out) {
+static_assert(int(CT_REDUCTION_NONE) == at::Reduction::None && int(CT_REDUCTION_MEAN) == at::Reduction::Mean &&
+                  int(CT_REDUCTION_SUM) == at::Reduction::Sum,
+              "ct_reduction must match at::Reduction");
+
+ct_error ct_cross_entropy(ct_tensor x, ct_tensor target, ct_reduction reduction, double label_smoothing, ct_tensor *out) {
   CT_OUT(at::cross_entropy_loss(x->t, target->t, {}, reduction, -100, label_smoothing))
 }
 
@@ -350,28 +354,28 @@ ct_error ct_mul_scalar(ct_tensor a, double s, ct_tensor *out) { CT_OUT(at::mul(a
 
 ct_error ct_pow_scalar(ct_tensor a, double s, ct_tensor *out) { CT_OUT(at::pow(a->t, s)) }
 
-ct_error ct_unary(ct_tensor a, int op, ct_tensor *out) {
+ct_error ct_unary(ct_tensor a, ct_unary_op op, ct_tensor *out) {
   CT_TRY
   switch (op) {
-    case 0: *out = ct_wrap(at::neg(a->t)); break;
-    case 1: *out = ct_wrap(at::exp(a->t)); break;
-    case 2: *out = ct_wrap(at::log(a->t)); break;
-    case 3: *out = ct_wrap(at::sqrt(a->t)); break;
-    case 4: *out = ct_wrap(at::abs(a->t)); break;
+    case CT_UNARY_NEG: *out = ct_wrap(at::neg(a->t)); break;
+    case CT_UNARY_EXP: *out = ct_wrap(at::exp(a->t)); break;
+    case CT_UNARY_LOG: *out = ct_wrap(at::log(a->t)); break;
+    case CT_UNARY_SQRT: *out = ct_wrap(at::sqrt(a->t)); break;
+    case CT_UNARY_ABS: *out = ct_wrap(at::abs(a->t)); break;
     default: throw std::invalid_argument("unknown unary op " + std::to_string(op));
   }
   CT_CATCH
 }
 
-ct_error ct_compare(ct_tensor a, ct_tensor b, int op, ct_tensor *out) {
+ct_error ct_compare(ct_tensor a, ct_tensor b, ct_compare_op op, ct_tensor *out) {
   CT_TRY
   switch (op) {
-    case 0: *out = ct_wrap(at::eq(a->t, b->t)); break;
-    case 1: *out = ct_wrap(at::ne(a->t, b->t)); break;
-    case 2: *out = ct_wrap(at::lt(a->t, b->t)); break;
-    case 3: *out = ct_wrap(at::le(a->t, b->t)); break;
-    case 4: *out = ct_wrap(at::gt(a->t, b->t)); break;
-    case 5: *out = ct_wrap(at::ge(a->t, b->t)); break;
+    case CT_COMPARE_EQ: *out = ct_wrap(at::eq(a->t, b->t)); break;
+    case CT_COMPARE_NE: *out = ct_wrap(at::ne(a->t, b->t)); break;
+    case CT_COMPARE_LT: *out = ct_wrap(at::lt(a->t, b->t)); break;
+    case CT_COMPARE_LE: *out = ct_wrap(at::le(a->t, b->t)); break;
+    case CT_COMPARE_GT: *out = ct_wrap(at::gt(a->t, b->t)); break;
+    case CT_COMPARE_GE: *out = ct_wrap(at::ge(a->t, b->t)); break;
     default: throw std::invalid_argument("unknown comparison " + std::to_string(op));
   }
   CT_CATCH

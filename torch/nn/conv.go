@@ -27,17 +27,8 @@ type Conv2d struct {
 // NewConv2d makes a Conv2d with PyTorch's default initialisation, drawn
 // from libtorch's generator in PyTorch's order (weight, then bias).
 func NewConv2d(c Conv2dConfig) (*Conv2d, error) {
-	for i := range 2 {
-		if c.Stride[i] == 0 {
-			c.Stride[i] = 1
-		}
-		if c.Dilation[i] == 0 {
-			c.Dilation[i] = 1
-		}
-	}
-	if c.Groups == 0 {
-		c.Groups = 1
-	}
+	o := c.options().WithDefaults()
+	c.Stride, c.Dilation, c.Groups = o.Stride, o.Dilation, o.Groups
 	for _, v := range []struct {
 		what string
 		v    int64
@@ -70,8 +61,12 @@ func NewConv2d(c Conv2dConfig) (*Conv2d, error) {
 
 // Forward convolves x (N, in, H, W).
 func (m *Conv2d) Forward(x *torch.Tensor) (*torch.Tensor, error) {
-	c := m.Config
-	return torch.Conv2d(x, m.Weight, m.Bias, torch.Conv2dOptions{Stride: c.Stride, Padding: c.Padding, Dilation: c.Dilation, Groups: c.Groups})
+	return torch.Conv2d(x, m.Weight, m.Bias, m.Config.options())
+}
+
+// options returns the functional convolution's arguments.
+func (c Conv2dConfig) options() torch.Conv2dOptions {
+	return torch.Conv2dOptions{Stride: c.Stride, Padding: c.Padding, Dilation: c.Dilation, Groups: c.Groups}
 }
 
 // Parameters returns weight and bias.

@@ -20,15 +20,31 @@ type archive struct {
 
 // openArchive checks that r holds a torch.save zip archive and indexes it.
 func openArchive(r io.ReaderAt, size int64) (*archive, error) {
+	a, err := openZip(r, size)
+	if err != nil {
+		return nil, err
+	}
+	if a.isTorchScript() {
+		return nil, unsupported("TorchScript archive (torch.jit.save) is not supported; save a state dict with torch.save")
+	}
+	if err := a.checkPickled(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// openZip checks that r holds a zip archive whose records sit in one top
+// folder, as torch.save and torch.jit.save write them, and indexes it.
+func openZip(r io.ReaderAt, size int64) (*archive, error) {
 	var magic [8]byte
 	n, _ := r.ReadAt(magic[:], 0)
 	switch {
 	case n == 0:
 		return nil, errors.New("empty file")
 	case magic[0] == opProto:
-		return nil, errors.New("legacy non-zip torch.save format (PyTorch before 1.6, or _use_new_zipfile_serialization=False) is not supported")
+		return nil, unsupported("legacy non-zip torch.save format (PyTorch before 1.6, or _use_new_zipfile_serialization=False) is not supported")
 	case n == len(magic) && string(magic[:]) == "PYTORCH1":
-		return nil, errors.New("PyTorch preview-release archive format is not supported")
+		return nil, unsupported("PyTorch preview-release archive format is not supported")
 	}
 	zr, err := zip.NewReader(r, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
@@ -49,22 +65,39 @@ func openArchive(r io.ReaderAt, size int64) (*archive, error) {
 			a.files[f.Name] = f
 		}
 	}
+	return a, nil
+}
+
+// isTorchScript reports whether the archive holds TorchScript code and
+// constants (torch.jit.save) rather than only pickled data (torch.save).
+func (a *archive) isTorchScript() bool {
 	if _, ok := a.files[a.prefix+"constants.pkl"]; ok {
-		return nil, errors.New("TorchScript archive (torch.jit.save) is not supported; save a state dict with torch.save")
+		return true
 	}
+	for name := range a.files {
+		if strings.HasPrefix(name, a.prefix+"code/") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPickled checks that the archive has the records of a torch.save
+// file that this package reads: data.pkl, and little-endian storages.
+func (a *archive) checkPickled() error {
 	if _, ok := a.files[a.prefix+"data.pkl"]; !ok {
-		return nil, fmt.Errorf("no %sdata.pkl record; not a torch.save archive", a.prefix)
+		return fmt.Errorf("no %sdata.pkl record; not a torch.save archive", a.prefix)
 	}
 	if f, ok := a.files[a.prefix+"byteorder"]; ok {
 		b, err := a.read(f)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if order := string(bytes.TrimSpace(b)); order != "little" {
-			return nil, fmt.Errorf("byte order %q is not supported (only little-endian files)", order)
+			return unsupported("byte order %q is not supported (only little-endian files)", order)
 		}
 	}
-	return a, nil
+	return nil
 }
 
 // record returns the contents of the record with the given name inside the

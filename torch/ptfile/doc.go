@@ -22,6 +22,18 @@
 // lists, tuples, numbers, strings and tensors), such as checkpoints holding a
 // state dict next to an epoch number.
 //
+// Detect and DetectFile tell what a file holds (a state dict, a checkpoint
+// holding one, a TorchScript archive or another object) from its zip
+// directory and object tree, without reading tensor data.
+//
+// # Errors
+//
+// Errors about a file's contents are a *FormatError (not a torch.save
+// archive, truncated, corrupt, or for Read without a state dict) or an
+// *UnsupportedError (valid perhaps, but using something this package does
+// not read); callers tell them apart with errors.As. Errors opening a file
+// are the os package's, for errors.Is(err, fs.ErrNotExist) and the like.
+//
 // # Object trees
 //
 // Load returns, and Save writes, Python objects as these Go values:
@@ -56,6 +68,6 @@
 // problem, as is a truncated or corrupt file (record checksums are checked).
 // Files whose tensors would expand to more than 8 times the file size plus
 // 16 MiB (through zero strides or many overlapping views) are refused too. The legacy non-zip format (PyTorch before 1.6 or
-// _use_new_zipfile_serialization=False) and TorchScript archives are not
-// supported.
+// _use_new_zipfile_serialization=False) is not supported; TorchScript
+// archives are detected but not read.
 package ptfile

@@ -2,6 +2,7 @@ package ptfile
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 )
 
@@ -16,6 +17,7 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		entries, err := readBytes(b)
+		checkTyped(t, err)
 		if err == nil {
 			for _, e := range entries {
 				if want, err := byteSize(e.Shape, e.DType.Size()); err != nil || want != len(e.Data) {
@@ -23,8 +25,21 @@ func FuzzRead(f *testing.F) {
 				}
 			}
 		}
-		_, _ = Load(bytes.NewReader(b), int64(len(b)))
+		_, err = Load(bytes.NewReader(b), int64(len(b)))
+		checkTyped(t, err)
+		_, err = Detect(bytes.NewReader(b), int64(len(b)))
+		checkTyped(t, err)
 	})
+}
+
+// checkTyped fails unless err is nil, a *FormatError or an *UnsupportedError.
+func checkTyped(t *testing.T, err error) {
+	t.Helper()
+	var fe *FormatError
+	var ue *UnsupportedError
+	if err != nil && !errors.As(err, &fe) && !errors.As(err, &ue) {
+		t.Fatalf("%v (%T) is neither a *FormatError nor an *UnsupportedError", err, errors.Unwrap(err))
+	}
 }
 
 // FuzzUnpickle feeds arbitrary data.pkl contents, inside a valid archive
@@ -40,7 +55,11 @@ func FuzzUnpickle(f *testing.F) {
 	storage := map[string][]byte{"0": testBytes(0, 64)}
 	f.Fuzz(func(t *testing.T, pkl []byte) {
 		b := archiveBytes(t, pkl, storage)
-		_, _ = readBytes(b)
-		_, _ = Load(bytes.NewReader(b), int64(len(b)))
+		_, err := readBytes(b)
+		checkTyped(t, err)
+		_, err = Load(bytes.NewReader(b), int64(len(b)))
+		checkTyped(t, err)
+		_, err = Detect(bytes.NewReader(b), int64(len(b)))
+		checkTyped(t, err)
 	})
 }

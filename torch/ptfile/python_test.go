@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/big"
 	"os"
@@ -326,6 +327,9 @@ func TestRejectsPythonFiles(t *testing.T) {
 		_, err := ReadFile(path)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
 			t.Errorf("ReadFile(%s) = %v, want an error naming the file and %q", tc.file, err, tc.want)
+		}
+		if ue := (*UnsupportedError)(nil); !errors.As(err, &ue) {
+			t.Errorf("ReadFile(%s): %v is not an *UnsupportedError", tc.file, err)
 		}
 	}
 }

@@ -33,7 +33,7 @@ var stateDictKeys = []string{"state_dict", "model_state_dict", "model"}
 func Read(r io.ReaderAt, size int64) ([]Entry, error) {
 	entries, err := read(r, size)
 	if err != nil {
-		return nil, fmt.Errorf("ptfile: %w", err)
+		return nil, fmt.Errorf("ptfile: %w", classify(err))
 	}
 	return entries, nil
 }
@@ -56,7 +56,7 @@ func ReadFile(path string) ([]Entry, error) {
 func Load(r io.ReaderAt, size int64) (any, error) {
 	v, err := load(r, size)
 	if err != nil {
-		return nil, fmt.Errorf("ptfile: %w", err)
+		return nil, fmt.Errorf("ptfile: %w", classify(err))
 	}
 	return v, nil
 }
@@ -71,7 +71,8 @@ func LoadFile(path string) (any, error) {
 	return v, err
 }
 
-// withFile opens path and passes it to f, wrapping errors with the path.
+// withFile opens path and passes it to f, wrapping errors with the path
+// and classifying f's (see classify).
 func withFile(path string, f func(io.ReaderAt, int64) error) error {
 	file, err := os.Open(path)
 	if err != nil {
@@ -86,7 +87,7 @@ func withFile(path string, f func(io.ReaderAt, int64) error) error {
 		return fmt.Errorf("ptfile: %s: is a directory", path)
 	}
 	if err := f(file, info.Size()); err != nil {
-		return fmt.Errorf("ptfile: %s: %w", path, err)
+		return fmt.Errorf("ptfile: %s: %w", path, classify(err))
 	}
 	return nil
 }
@@ -97,15 +98,24 @@ func decode(r io.ReaderAt, size int64) (*archive, any, []*pendingTensor, error) 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	pkl, _, err := a.record("data.pkl")
+	root, tensors, err := a.unpickle()
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	return a, root, tensors, nil
+}
+
+// unpickle decodes the archive's data.pkl without reading storages.
+func (a *archive) unpickle() (any, []*pendingTensor, error) {
+	pkl, _, err := a.record("data.pkl")
+	if err != nil {
+		return nil, nil, err
+	}
 	root, tensors, err := unpickle(pkl)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%sdata.pkl: %w", a.prefix, err)
+		return nil, nil, fmt.Errorf("%sdata.pkl: %w", a.prefix, err)
 	}
-	return a, root, tensors, nil
+	return root, tensors, nil
 }
 
 func load(r io.ReaderAt, size int64) (any, error) {
@@ -348,7 +358,7 @@ func (a *archive) tensorData(p *pendingTensor, storages map[string][]byte, refs 
 // charge takes n bytes from the budget of a file of the given size.
 func charge(budget *int64, n uint64, size int64) error {
 	if n > uint64(*budget) {
-		return fmt.Errorf("%d more bytes of storage and tensor data exceed the limit for a %d-byte file", n, size)
+		return unsupported("%d more bytes of storage and tensor data exceed the limit for a %d-byte file", n, size)
 	}
 	*budget -= int64(n)
 	return nil

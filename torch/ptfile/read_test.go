@@ -3,6 +3,7 @@ package ptfile
 import (
 	"archive/zip"
 	"bytes"
+	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -182,6 +183,7 @@ func TestReadErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "ptfile: ") {
 				t.Fatalf("Read: %v\nwant an error containing %q", err, tc.want)
 			}
+			checkErrorType(t, err)
 			path := filepath.Join(t.TempDir(), "bad.pt")
 			if err := os.WriteFile(path, tc.file, 0o644); err != nil {
 				t.Fatal(err)
@@ -216,8 +218,12 @@ func goFileBytes(t testing.TB) []byte {
 func TestReadTruncated(t *testing.T) {
 	b := goFileBytes(t)
 	for n := 0; n < len(b); n++ {
-		if _, err := readBytes(b[:n]); err == nil {
+		_, err := readBytes(b[:n])
+		if err == nil {
 			t.Fatalf("Read of the first %d of %d bytes succeeded", n, len(b))
+		}
+		if fe := (*FormatError)(nil); !errors.As(err, &fe) {
+			t.Fatalf("Read of the first %d of %d bytes: %v is not a *FormatError", n, len(b), err)
 		}
 	}
 }
@@ -373,5 +379,21 @@ func TestIntRoundTrip(t *testing.T) {
 		if !keyEqual(x, values[i], 0) {
 			t.Errorf("value %d: wrote %v, read %v", i, values[i], x)
 		}
+	}
+}
+
+// checkErrorType checks that err, an error about a file's contents, is
+// either a *FormatError or an *UnsupportedError, and the latter exactly
+// when its message says that something is not supported.
+func checkErrorType(t *testing.T, err error) {
+	t.Helper()
+	var fe *FormatError
+	var ue *UnsupportedError
+	isF, isU := errors.As(err, &fe), errors.As(err, &ue)
+	if isF == isU {
+		t.Errorf("%v: *FormatError %v, *UnsupportedError %v; want exactly one", err, isF, isU)
+	}
+	if says := strings.Contains(err.Error(), "supported"); says != isU {
+		t.Errorf("%v: *UnsupportedError %v, but the message says unsupported: %v", err, isU, says)
 	}
 }

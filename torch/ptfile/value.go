@@ -2,6 +2,7 @@ package ptfile
 
 import (
 	"bytes"
+	"fmt"
 	"math/big"
 )
 
@@ -115,4 +116,81 @@ func (c *keyComparer) equal(a, b any, depth int) bool {
 		return ok && a == b
 	}
 	return false
+}
+
+// typeName names the Python type that a decoded value stands for.
+func typeName(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "None"
+	case bool:
+		return "bool"
+	case int64, *big.Int:
+		return "int"
+	case float64:
+		return "float"
+	case string:
+		return "str"
+	case []byte:
+		return "bytes"
+	case Tuple:
+		return "tuple"
+	case *List:
+		return "list"
+	case *Dict:
+		if v.Ordered {
+			return "OrderedDict"
+		}
+		return "dict"
+	case *Entry:
+		return "tensor"
+	case *storageRef:
+		return "storage"
+	case storageClass:
+		return "torch." + v.dtype.storageClass()
+	case callable:
+		if v < callOrderedDict || v > callBytes {
+			break
+		}
+		return [...]string{
+			callOrderedDict:               "collections.OrderedDict",
+			callRebuildTensorV2:           "torch._utils._rebuild_tensor_v2",
+			callRebuildTensor:             "torch._utils._rebuild_tensor",
+			callRebuildParameter:          "torch._utils._rebuild_parameter",
+			callRebuildParameterWithState: "torch._utils._rebuild_parameter_with_state",
+			callTorchSize:                 "torch.Size",
+			callCodecsEncode:              "_codecs.encode",
+			callBytes:                     "builtins.bytes",
+		}[v]
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// describe renders small values for error messages and names the type of
+// the others.
+func describe(v any) string { return describeDepth(v, 0) }
+
+func describeDepth(v any, depth int) string {
+	switch v := v.(type) {
+	case nil, bool, int64, float64, *big.Int:
+		return fmt.Sprint(v)
+	case string:
+		if len(v) <= 64 {
+			return fmt.Sprintf("%q", v)
+		}
+	case Tuple:
+		if len(v) <= 8 && depth < 3 {
+			var b bytes.Buffer
+			b.WriteByte('(')
+			for i, x := range v {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(describeDepth(x, depth+1))
+			}
+			b.WriteByte(')')
+			return b.String()
+		}
+	}
+	return "a " + typeName(v)
 }
