@@ -3,12 +3,15 @@
 # compiler, make) and builds build/libctorch.so and bin/trainer.
 #   scripts/setup.sh               build dependencies, then `make`
 #   scripts/setup.sh --test-deps   also PyTorch, torchvision, numpy, PIL and
-#                                  OpenCV for Python, which the tests compare against
+#                                  OpenCV for Python, which the tests compare against,
+#                                  and protoc with Python's protobuf, which read the
+#                                  TensorBoard event files back
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(g++ make libtorch-dev)
 if [[ "${1:-}" == "--test-deps" ]]; then
-  pkgs+=(python3-torch python3-torchvision python3-numpy python3-pil python3-opencv)
+  pkgs+=(python3-torch python3-torchvision python3-numpy python3-pil python3-opencv
+    protobuf-compiler python3-protobuf)
 fi
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo=sudo; fi
