@@ -23,7 +23,7 @@ type run struct {
 	log   *logrus.Logger
 	net   nn.Module
 	opt   *optim.SGD
-	sched *OneCycleLR
+	sched *optim.OneCycleLR
 	dev   torch.Device
 	train *dataset.Loader
 	test  *dataset.Loader

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"gotrain/internal/testdir"
+	"gotrain/torch/optim"
 )
 
 // decodePNG reads path as a PNG and checks its size.
@@ -128,7 +129,7 @@ func TestPlotLossAndAccuracy(t *testing.T) {
 
 func TestPlotLR(t *testing.T) {
 	dir := t.TempDir()
-	s, err := NewOneCycleLR(DefaultOneCycleConfig(0.05, 20, 391))
+	s, err := optim.NewOneCycleLR(optim.DefaultOneCycleLRConfig(0.05, 20, 391))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	defer testLoader.Close()
 
 	steps := trainLoader.NumBatches()
-	sched, err := NewOneCycleLR(OneCycleConfig{
+	sched, err := optim.NewOneCycleLR(optim.OneCycleLRConfig{
 		MaxLR: cfg.LR, Epochs: cfg.Epochs, StepsPerEpoch: steps, PctStart: cfg.PctStart,
 		AnnealStrategy: "cos", CycleMomentum: cfg.CycleMomentum, BaseMomentum: 0.85, MaxMomentum: 0.95,
 		DivFactor: 25, FinalDivFactor: 1e4,
@@ -248,7 +248,7 @@ func commas(n int64) string {
 
 // restore loads a checkpoint into the model (already on its device),
 // optimizer, scheduler and RNG.
-func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *OneCycleLR, p *progress) error {
+func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *optim.OneCycleLR, p *progress) error {
 	res, err := nn.LoadStateDict(net, ck.model)
 	if err != nil {
 		return fmt.Errorf("checkpoint does not fit model %s: %w", ck.Config.Model, err)
