@@ -163,20 +163,20 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	if err := nn.To(net, dev); err != nil {
 		return nil, err
 	}
-	p := progress{Config: cfg}
+	st := runState{Config: cfg}
 	if ck != nil {
-		if err := restore(ck, net, opt, sched, &p); err != nil {
+		if err := restore(ck, net, opt, sched, &st); err != nil {
 			return nil, err
 		}
 	} else {
-		p.Scheduler, _ = sched.MarshalJSON()
+		st.Scheduler, _ = sched.MarshalJSON()
 	}
 	if ck == nil {
 		printHeader(o.Progress, cfg, net, dev)
 	}
 
 	r := &run{cfg: cfg, o: o, log: log, net: net, opt: opt, sched: sched, dev: dev,
-		train: trainLoader, test: testLoader, p: p}
+		train: trainLoader, test: testLoader, state: st}
 	return r.loop(ctx)
 }
 
@@ -248,7 +248,7 @@ func commas(n int64) string {
 
 // restore loads a checkpoint into the model (already on its device),
 // optimizer, scheduler and RNG.
-func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *optim.OneCycleLR, p *progress) error {
+func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *optim.OneCycleLR, st *runState) error {
 	res, err := nn.LoadStateDict(net, ck.model)
 	if err != nil {
 		return fmt.Errorf("checkpoint does not fit model %s: %w", ck.Config.Model, err)
@@ -267,7 +267,7 @@ func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *optim.OneCycl
 			return err
 		}
 	}
-	*p = ck.progress
+	*st = ck.runState
 	return nil
 }
 
