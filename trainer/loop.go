@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"gotrain/dataset"
+	"gotrain/internal/progress"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/torch/optim"
@@ -111,7 +112,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 func (r *run) trainEpoch(ctx context.Context) error {
 	nn.SetTraining(r.net, true)
 	total := r.train.NumBatches()
-	bar := NewProgressBar(r.o.Progress, ProgressConfig{Total: total, IsTerminal: r.o.IsTerminal, Initial: r.state.Batch})
+	bar := progress.New(r.o.Progress, progress.Config{Total: total, IsTerminal: r.o.IsTerminal, Initial: r.state.Batch})
 	if r.state.Batch == 0 {
 		fmt.Fprintf(r.o.Progress, "Epoch: %d\n", r.state.Epoch+1)
 	}

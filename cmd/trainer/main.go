@@ -17,8 +17,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
+	"gotrain/internal/progress"
 	"gotrain/trainer"
 )
 
@@ -157,7 +157,7 @@ func setupLog(c *cli.Context, log *logrus.Logger) error {
 	log.SetLevel(lvl)
 	switch c.String("log-format") {
 	case "text":
-		log.SetFormatter(&logrus.TextFormatter{DisableColors: !isTerminal(os.Stderr), FullTimestamp: true})
+		log.SetFormatter(&logrus.TextFormatter{DisableColors: !progress.IsTerminal(os.Stderr), FullTimestamp: true})
 	case "json":
 		log.SetFormatter(&logrus.JSONFormatter{})
 	default:
@@ -165,8 +165,6 @@ func setupLog(c *cli.Context, log *logrus.Logger) error {
 	}
 	return nil
 }
-
-func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 func trainFlags(d trainer.Config) []cli.Flag {
 	return []cli.Flag{
@@ -267,7 +265,7 @@ func trainAction(c *cli.Context, log *logrus.Logger) error {
 		return err
 	}
 	res, err := trainer.Run(c.Context, cfg, trainer.Options{
-		Log: log, Progress: os.Stdout, IsTerminal: isTerminal(os.Stdout),
+		Log: log, Progress: os.Stdout, IsTerminal: progress.IsTerminal(os.Stdout),
 		Resume: c.String("resume"), InitFrom: c.String("init-from"),
 		Override: func(r *trainer.Config) {
 			// Settings of the machine, not of the recipe, may differ on resume
