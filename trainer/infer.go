@@ -74,7 +74,7 @@ func (e *Evaluation) ClassAccuracy() []float64 {
 }
 
 // Evaluate runs net over a test set on dev, feeding channels-last images on
-// the CPU (see DeviceDefaults).
+// the CPU (see torch.DeviceDefaults).
 func Evaluate(ctx context.Context, net *model.Net, set *dataset.Set, dev torch.Device, batch, workers int) (*Evaluation, error) {
 	if err := nn.To(net, dev); err != nil {
 		return nil, err
@@ -84,7 +84,7 @@ func Evaluate(ctx context.Context, net *model.Net, set *dataset.Set, dev torch.D
 		return nil, err
 	}
 	defer l.Close()
-	r, err := evaluate(net, l, dev, prefersChannelsLast(dev), false)
+	r, err := evaluate(net, l, dev, torch.DeviceDefaultsFor(dev.String()).ChannelsLast, false)
 	if err != nil {
 		return nil, err
 	}

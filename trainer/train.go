@@ -96,7 +96,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	torch.SetNumThreads(cfg.Threads)
-	dev, err := ResolveDevice(cfg.Device)
+	dev, err := torch.ResolveDevice(cfg.Device)
 	if err != nil {
 		return nil, err
 	}

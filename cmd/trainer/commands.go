@@ -60,12 +60,12 @@ func openNet(c *cli.Context, log *logrus.Logger) (*model.Net, torch.Device, erro
 	if err := requireFlags(c, "weights"); err != nil {
 		return nil, torch.CPU, err
 	}
-	threads := intOr(c, "threads", trainer.DefaultsFor(c.String("device")).Threads)
+	threads := intOr(c, "threads", torch.DeviceDefaultsFor(c.String("device")).Threads)
 	if threads < 1 {
 		return nil, torch.CPU, usagef("threads must be at least 1, got %d", threads)
 	}
 	torch.SetNumThreads(threads)
-	dev, err := trainer.ResolveDevice(c.String("device"))
+	dev, err := torch.ResolveDevice(c.String("device"))
 	if err != nil {
 		return nil, dev, usageError{err}
 	}
@@ -97,7 +97,7 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			workers := intOr(c, "workers", trainer.DefaultsFor(c.String("device")).Workers)
+			workers := intOr(c, "workers", torch.DeviceDefaultsFor(c.String("device")).Workers)
 			if c.Int("batch-size") < 1 || c.Int("test-limit") < 0 || workers < 1 {
 				return usagef("batch size and workers must be positive and the test limit not negative")
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gotrain/internal/progress"
+	"gotrain/torch"
 	"gotrain/trainer"
 )
 
@@ -194,7 +195,7 @@ func trainFlags(d trainer.Config) []cli.Flag {
 }
 
 // threadsFlag and workersFlag are every command's -threads and -workers;
-// left unset, they take the device's defaults (trainer.DefaultsFor).
+// left unset, they take the device's defaults (torch.DeviceDefaultsFor).
 func threadsFlag() cli.Flag {
 	return &cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads",
 		DefaultText: fmt.Sprintf("all %d CPUs on the CPU, 2 on CUDA", trainer.DefaultConfig().Threads)}
@@ -234,8 +235,8 @@ func intOr(c *cli.Context, name string, def int) int {
 }
 
 func configFrom(c *cli.Context) trainer.Config {
-	// Threads, workers and layout default by device (trainer.DefaultsFor).
-	d := trainer.DefaultsFor(c.String("device"))
+	// Threads, workers and layout default by device (torch.DeviceDefaultsFor).
+	d := torch.DeviceDefaultsFor(c.String("device"))
 	threads, workers := intOr(c, "threads", d.Threads), intOr(c, "workers", d.Workers)
 	channelsLast := d.ChannelsLast
 	if c.IsSet("channels-last") {
