@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 
+	"gotrain/metrics"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/torch/optim"
@@ -27,7 +28,7 @@ type runState struct {
 	Batch     int             `json:"batch"`      // batches of Epoch already trained
 	Step      int             `json:"step"`       // optimizer steps taken
 	Scheduler json.RawMessage `json:"scheduler"`  // OneCycleLR state
-	History   []EpochMetrics  `json:"history"`    // finished epochs
+	History   []metrics.Epoch `json:"history"`    // finished epochs
 	BestAcc   float64         `json:"best_acc"`   // best test accuracy so far
 	Partial   partialEpoch    `json:"partial"`    // running sums of Epoch so far
 	LRs       []float64       `json:"lr_history"` // lr of every step so far
@@ -49,7 +50,7 @@ func (p partialEpoch) MarshalJSON() ([]byte, error) {
 		fields
 		LossSum *float64 `json:"loss_sum"`
 	}{fields: fields(p)}
-	if isFinite(p.LossSum) {
+	if metrics.IsFinite(p.LossSum) {
 		f.LossSum = &p.LossSum
 	}
 	return json.Marshal(f)

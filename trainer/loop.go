@@ -12,6 +12,8 @@ import (
 
 	"gotrain/dataset"
 	"gotrain/internal/progress"
+	"gotrain/metrics"
+	"gotrain/plots"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/torch/optim"
@@ -65,7 +67,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 		fmt.Fprintf(r.o.Progress, "\n%s\n\n", EvalSummary(ev.Loss, ev.Correct, ev.Total))
-		m := EpochMetrics{
+		m := metrics.Epoch{
 			Epoch:        r.state.Epoch + 1,
 			TrainLoss:    r.state.Partial.LossSum / float64(max(r.state.Partial.Seen, 1)),
 			TrainAcc:     100 * float64(r.state.Partial.Correct) / float64(max(r.state.Partial.Seen, 1)),
@@ -78,7 +80,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		m.EpochSeconds = m.TrainSeconds + m.TestSeconds
 		m.ImagesPerSec = float64(r.state.Partial.Seen) / m.TrainSeconds
 		r.state.History = append(r.state.History, m)
-		if !isFinite(m.TrainLoss) {
+		if !metrics.IsFinite(m.TrainLoss) {
 			r.log.Warnf("epoch %d: the training loss is %v: the run has diverged (a lower -lr may help)", m.Epoch, m.TrainLoss)
 		}
 		r.log.WithFields(logrus.Fields{
@@ -356,22 +358,22 @@ func (r *run) writeEpochFiles(ev *evalResult) error {
 	if err := saveCheckpoint(filepath.Join(out, CheckpointFile), r.net, r.opt, r.state); err != nil {
 		return err
 	}
-	if err := WriteMetricsCSV(filepath.Join(out, MetricsCSVFile), r.state.History); err != nil {
+	if err := metrics.WriteCSV(filepath.Join(out, MetricsCSVFile), r.state.History); err != nil {
 		return err
 	}
-	if err := WriteMetricsJSON(filepath.Join(out, MetricsJSONFile), r.state.History); err != nil {
+	if err := metrics.WriteJSON(filepath.Join(out, MetricsJSONFile), r.state.History); err != nil {
 		return err
 	}
-	if err := PlotLoss(filepath.Join(out, LossPlotFile), r.state.History); err != nil {
+	if err := plots.Loss(filepath.Join(out, LossPlotFile), r.state.History); err != nil {
 		return err
 	}
-	if err := PlotAccuracy(filepath.Join(out, AccuracyPlotFile), r.state.History); err != nil {
+	if err := plots.Accuracy(filepath.Join(out, AccuracyPlotFile), r.state.History); err != nil {
 		return err
 	}
-	if err := PlotLR(filepath.Join(out, LRPlotFile), r.state.LRs); err != nil {
+	if err := plots.LR(filepath.Join(out, LRPlotFile), r.state.LRs); err != nil {
 		return err
 	}
-	return PlotConfusionMatrix(filepath.Join(out, ConfusionFile), ev.Confusion, dataset.Classes)
+	return plots.ConfusionMatrix(filepath.Join(out, ConfusionFile), ev.Confusion, dataset.Classes)
 }
 
 // export writes the final weights as a state_dict and as TorchScript.
@@ -418,7 +420,7 @@ func ExportTorchScript(m nn.Module, path string) error {
 // round4 rounds v to 4 decimals for the log; NaN and infinities stay as
 // they are.
 func round4(v float64) float64 {
-	if !isFinite(v) {
+	if !metrics.IsFinite(v) {
 		return v
 	}
 	return math.Round(v*1e4) / 1e4

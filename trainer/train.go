@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"gotrain/dataset"
+	"gotrain/metrics"
 	"gotrain/model"
 	"gotrain/torch"
 	"gotrain/torch/nn"
@@ -61,7 +62,7 @@ type Options struct {
 
 // Result summarizes a finished run.
 type Result struct {
-	History []EpochMetrics
+	History []metrics.Epoch
 	BestAcc float64
 	OutDir  string
 }

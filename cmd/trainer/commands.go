@@ -14,6 +14,7 @@ import (
 
 	"gotrain/dataset"
 	"gotrain/model"
+	"gotrain/plots"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/trainer"
@@ -115,7 +116,7 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 				return err
 			}
 			if p := c.String("confusion-png"); p != "" {
-				if err := trainer.PlotConfusionMatrix(p, ev.Confusion, dataset.Classes); err != nil {
+				if err := plots.ConfusionMatrix(p, ev.Confusion, dataset.Classes); err != nil {
 					return err
 				}
 			}
