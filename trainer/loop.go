@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"gotrain/dataset"
+	"gotrain/infer"
 	"gotrain/internal/progress"
 	"gotrain/metrics"
 	"gotrain/plots"
@@ -62,7 +63,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		if err := r.trainEpoch(ctx); err != nil {
 			return nil, err
 		}
-		ev, err := evaluate(r.net, r.test, r.dev, r.cfg.ChannelsLast, r.cfg.Autocast)
+		ev, err := infer.Evaluate(r.net, r.test, r.dev, r.cfg.ChannelsLast, r.cfg.Autocast)
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +203,7 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 	s := torch.NewScope()
 	defer s.Close()
 	t := time.Now()
-	x, y, err := batchTensors(b, r.dev, r.cfg.ChannelsLast)
+	x, y, err := infer.BatchTensors(b, r.dev, r.cfg.ChannelsLast)
 	if err != nil {
 		return err
 	}
@@ -213,7 +214,7 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 		r.opt.Momentum = m
 	}
 	r.state.LRs = append(r.state.LRs, r.opt.LR)
-	logits, loss, err := forwardLoss(r.net, x, y, torch.ReduceMean, r.cfg.LabelSmoothing, r.cfg.Autocast)
+	logits, loss, err := infer.ForwardLoss(r.net, x, y, torch.ReduceMean, r.cfg.LabelSmoothing, r.cfg.Autocast)
 	if err != nil {
 		return err
 	}
@@ -236,54 +237,6 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 	err = stats.add(logits, y, loss, b.N)
 	lap(&r.phases.stats, t)
 	return err
-}
-
-// forwardLoss runs m on x and the cross-entropy of its logits against y,
-// under CPU autocast when autocast is set.
-func forwardLoss(m nn.Module, x, y *torch.Tensor, reduction torch.Reduction, labelSmoothing float64, autocast bool) (logits, loss *torch.Tensor, err error) {
-	f := func() error {
-		if logits, err = m.Forward(x); err != nil {
-			return err
-		}
-		loss, err = torch.CrossEntropy(logits, y, reduction, labelSmoothing)
-		return err
-	}
-	if autocast {
-		err = torch.AutocastCPU(f)
-	} else {
-		err = f()
-	}
-	return logits, loss, err
-}
-
-// batchTensors copies a loader batch into tensors on dev (through pinned
-// memory and an asynchronous copy on CUDA).
-func batchTensors(b *dataset.Batch, dev torch.Device, channelsLast bool) (x, y *torch.Tensor, err error) {
-	from := torch.FromSlice[float32]
-	fromY := torch.FromSlice[int64]
-	if dev.Type == torch.CUDAType {
-		from, fromY = torch.FromSlicePinned[float32], torch.FromSlicePinned[int64]
-	}
-	if x, err = from(b.X, int64(b.N), 3, dataset.Height, dataset.Width); err != nil {
-		return nil, nil, err
-	}
-	if y, err = fromY(b.Y); err != nil {
-		return nil, nil, err
-	}
-	if dev.Type == torch.CUDAType {
-		if x, err = x.To(dev, true); err != nil {
-			return nil, nil, err
-		}
-		if y, err = y.To(dev, true); err != nil {
-			return nil, nil, err
-		}
-	}
-	if channelsLast {
-		if x, err = x.ChannelsLast(); err != nil {
-			return nil, nil, err
-		}
-	}
-	return x, y, nil
 }
 
 // runningStats accumulates an epoch's summed loss and correct predictions
@@ -352,7 +305,7 @@ func correctCount(logits, y *torch.Tensor) (*torch.Tensor, error) {
 }
 
 // writeEpochFiles writes the checkpoint, metrics and plots after an epoch.
-func (r *run) writeEpochFiles(ev *evalResult) error {
+func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
 	r.state.Scheduler, _ = r.sched.MarshalJSON()
 	out := r.cfg.Out
 	if err := saveCheckpoint(filepath.Join(out, CheckpointFile), r.net, r.opt, r.state); err != nil {

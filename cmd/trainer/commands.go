@@ -13,11 +13,13 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gotrain/dataset"
+	"gotrain/infer"
 	"gotrain/model"
 	"gotrain/plots"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/trainer"
+	"gotrain/transforms"
 )
 
 func modelList() string {
@@ -111,7 +113,12 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
-			ev, err := trainer.Evaluate(c.Context, net, set, dev, c.Int("batch-size"), workers)
+			l, err := dataset.NewLoader(set, transforms.SeedTest(), dataset.LoaderConfig{BatchSize: c.Int("batch-size"), Workers: workers})
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			ev, err := infer.Evaluate(net, l, dev, torch.DeviceDefaultsFor(c.String("device")).ChannelsLast, false)
 			if err != nil {
 				return err
 			}
@@ -151,7 +158,7 @@ func classMap(acc []float64) map[string]float64 {
 	return m
 }
 
-func printClassTable(ev *trainer.Evaluation) {
+func printClassTable(ev *infer.Evaluation) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 1, ' ', tabwriter.AlignRight)
 	fmt.Fprint(w, "true \\ predicted\t")
 	for _, name := range dataset.Classes {
@@ -196,7 +203,7 @@ func predictCommand(log *logrus.Logger) *cli.Command {
 				return err
 			}
 			defer nn.Free(net)
-			preds, err := trainer.Predict(net, c.Args().Slice(), c.Int("top-k"))
+			preds, err := infer.Predict(net, c.Args().Slice(), c.Int("top-k"))
 			if err != nil {
 				return err
 			}
