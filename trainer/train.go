@@ -2,6 +2,12 @@
 // seed project does (SGD with OneCycleLR, cross-entropy, a test pass after
 // every epoch) and writes what a run leaves behind: checkpoints, the best and
 // final weights (state_dict and TorchScript), metrics and plots.
+//
+// It holds the training loop, the run's configuration, its checkpoints and
+// weight files, and the seed's report lines; what the loop uses lives with
+// its kind: SGD and OneCycleLR in torch/optim, the test pass in infer, the
+// epoch records and their files in metrics, the charts in plots, the
+// progress bar in internal/progress and the device defaults in torch.
 package trainer
 
 import (
