@@ -145,12 +145,12 @@ func fetch(parent context.Context, client *http.Client, o *options, name, dir st
 		if k > 0 {
 			watchdog.Reset(stallTimeout)
 			if _, err := w.Write(buf[:k]); err != nil {
-				bar.finish()
+				bar.Close()
 				return n, fmt.Errorf("dataset: saving download: %w", err) // disk full, ...
 			}
 			sum.Write(buf[:k])
 			n += int64(k)
-			bar.add(k)
+			bar.Update(k)
 		}
 		if err == io.EOF {
 			break
@@ -160,7 +160,7 @@ func fetch(parent context.Context, client *http.Client, o *options, name, dir st
 			break
 		}
 	}
-	bar.finish()
+	bar.Close() // a bar that cannot be drawn does not fail the download
 	total := "an unknown number of"
 	if resp.ContentLength >= 0 {
 		total = fmt.Sprint(resp.ContentLength)

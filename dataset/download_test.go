@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"gotrain/internal/progress"
 	"gotrain/internal/testdir"
 )
 
@@ -205,10 +206,14 @@ func TestProgressBar(t *testing.T) {
 		t.Fatal("progress bar drawn on a non-terminal writer")
 	}
 	var buf bytes.Buffer
-	p := &progressBar{w: &buf, label: "f.tar.gz", total: 4 << 20, start: time.Now().Add(-time.Second)}
-	p.add(1 << 20)
-	p.add(1 << 20) // within 200ms of the last draw: not drawn
-	p.finish()
+	clock := time.Now()
+	cfg := downloadBar("f.tar.gz", 4<<20)
+	cfg.Now = func() time.Time { return clock }
+	p := progress.New(&buf, cfg)
+	clock = clock.Add(time.Second)
+	p.Update(1 << 20)
+	p.Update(1 << 20) // within 200ms of the last draw: not drawn
+	p.Close()
 	out := buf.String()
 	lines := strings.Split(out, "\r")
 	if len(lines) != 3 || !strings.HasSuffix(out, "\n") {

@@ -3,90 +3,56 @@ package dataset
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
+
+	"gotrain/internal/progress"
 )
 
-// progressBar draws a one-line download progress bar, redrawn in place at
-// most five times a second. A nil *progressBar draws nothing.
-type progressBar struct {
-	w     io.Writer
-	label string
-	total int64 // -1 if unknown
-	n     int64
-	start time.Time
-	last  time.Time
-	width int // of the last line drawn, to blank leftovers
-}
-
-// newProgressBar returns a bar drawing on w, or nil if w is nil or not a
+// newProgressBar returns a bar for a download of total bytes (-1 if
+// unknown) drawing on w, or nil, which draws nothing, if w is nil or not a
 // terminal (a log file or pipe would fill up with redrawn lines).
-func newProgressBar(w io.Writer, label string, total int64) *progressBar {
-	if !isTerminal(w) {
+func newProgressBar(w io.Writer, label string, total int64) *progress.Bar {
+	if !progress.IsTerminal(w) {
 		return nil
 	}
-	now := time.Now()
-	return &progressBar{w: w, label: label, total: total, start: now}
+	return progress.New(w, downloadBar(label, total))
 }
 
-// isTerminal reports whether w is a character device such as a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok || f == nil {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// add records n more bytes and redraws if it is time.
-func (p *progressBar) add(n int) {
-	if p == nil {
-		return
-	}
-	p.n += int64(n)
-	if now := time.Now(); now.Sub(p.last) >= 200*time.Millisecond {
-		p.last = now
-		p.draw()
+// downloadBar configures a live download bar: redrawn at most five times a
+// second, the first time on the first data after 200 ms, with the line of
+// downloadMeter.
+func downloadBar(label string, total int64) progress.Config {
+	return progress.Config{
+		Desc: label, Total: int(max(total, 0)), IsTerminal: true,
+		MinInterval: 200 * time.Millisecond, Delay: 200 * time.Millisecond,
+		Format: downloadMeter,
 	}
 }
 
-// finish draws the final state and ends the line.
-func (p *progressBar) finish() {
-	if p == nil {
-		return
-	}
-	p.draw()
-	fmt.Fprintln(p.w)
-}
-
-func (p *progressBar) draw() {
+// downloadMeter formats a download's line, counting bytes in MB:
+// "label  25% [=======>      ] 1.0/4.0 MB  1.0 MB/s  ETA 3s".
+func downloadMeter(s progress.Stats) string {
 	const mb = 1 << 20
-	elapsed := time.Since(p.start).Seconds()
+	elapsed := s.Elapsed.Seconds()
 	rate := 0.0
 	if elapsed > 0 {
-		rate = float64(p.n) / elapsed
+		rate = float64(s.N) / elapsed
 	}
-	var line string
-	if p.total > 0 {
-		frac := min(float64(p.n)/float64(p.total), 1)
-		const barWidth = 30
-		full := int(frac * barWidth)
-		bar := strings.Repeat("=", full)
-		if full < barWidth {
-			bar += ">" + strings.Repeat(" ", barWidth-full-1)
-		}
-		eta := ""
-		if rate > 0 && p.n < p.total {
-			eta = fmt.Sprintf("  ETA %s", time.Duration(float64(p.total-p.n)/rate*float64(time.Second)).Round(time.Second))
-		}
-		line = fmt.Sprintf("%s %3.0f%% [%s] %.1f/%.1f MB  %.1f MB/s%s",
-			p.label, frac*100, bar, float64(p.n)/mb, float64(p.total)/mb, rate/mb, eta)
-	} else {
-		line = fmt.Sprintf("%s %.1f MB  %.1f MB/s", p.label, float64(p.n)/mb, rate/mb)
+	if s.Total <= 0 {
+		return fmt.Sprintf("%s %.1f MB  %.1f MB/s", s.Desc, float64(s.N)/mb, rate/mb)
 	}
-	pad := max(0, p.width-len(line))
-	p.width = len(line)
-	fmt.Fprintf(p.w, "\r%s%s", line, strings.Repeat(" ", pad))
+	frac := min(float64(s.N)/float64(s.Total), 1)
+	const barWidth = 30
+	full := int(frac * barWidth)
+	bar := strings.Repeat("=", full)
+	if full < barWidth {
+		bar += ">" + strings.Repeat(" ", barWidth-full-1)
+	}
+	eta := ""
+	if rate > 0 && s.N < s.Total {
+		eta = fmt.Sprintf("  ETA %s", time.Duration(float64(s.Total-s.N)/rate*float64(time.Second)).Round(time.Second))
+	}
+	return fmt.Sprintf("%s %3.0f%% [%s] %.1f/%.1f MB  %.1f MB/s%s",
+		s.Desc, frac*100, bar, float64(s.N)/mb, float64(s.Total)/mb, rate/mb, eta)
 }

@@ -1,7 +1,8 @@
 // Package torch is a Go binding to libtorch: tensors on CPU or CUDA, the
 // operations a convolutional network and its training need, autograd, and
 // TorchScript modules. The kernels are libtorch's own; this package holds
-// handles to them.
+// handles to them. Devices (Device, ParseDevice, ResolveDevice) come with
+// the settings whose best value depends on them (DeviceDefaultsFor).
 //
 // The C++ side is a separate shared library (build/libctorch.so, built by
 // `make lib` against any libtorch, Debian's or a PyTorch install) with a

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 
+	"gotrain/metrics"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/torch/optim"
@@ -16,16 +17,18 @@ import (
 // checkpointFormat names the layout of checkpoint files.
 const checkpointFormat = "gotrain-checkpoint/1"
 
-// progress is where a run stands: what a checkpoint must restore besides
-// the tensors.
-type progress struct {
+// runState is where a run stands: what a checkpoint must restore besides
+// the tensors. A checkpoint file holds it as JSON text under the key
+// "progress" (the file format's name for it, kept so that existing
+// checkpoints still read).
+type runState struct {
 	Format    string          `json:"format"`
 	Config    Config          `json:"config"`
 	Epoch     int             `json:"epoch"`      // epoch in progress (0-based)
 	Batch     int             `json:"batch"`      // batches of Epoch already trained
 	Step      int             `json:"step"`       // optimizer steps taken
 	Scheduler json.RawMessage `json:"scheduler"`  // OneCycleLR state
-	History   []EpochMetrics  `json:"history"`    // finished epochs
+	History   []metrics.Epoch `json:"history"`    // finished epochs
 	BestAcc   float64         `json:"best_acc"`   // best test accuracy so far
 	Partial   partialEpoch    `json:"partial"`    // running sums of Epoch so far
 	LRs       []float64       `json:"lr_history"` // lr of every step so far
@@ -47,7 +50,7 @@ func (p partialEpoch) MarshalJSON() ([]byte, error) {
 		fields
 		LossSum *float64 `json:"loss_sum"`
 	}{fields: fields(p)}
-	if isFinite(p.LossSum) {
+	if metrics.IsFinite(p.LossSum) {
 		f.LossSum = &p.LossSum
 	}
 	return json.Marshal(f)
@@ -74,7 +77,7 @@ func (p *partialEpoch) UnmarshalJSON(data []byte) error {
 // {"model": state_dict, "optimizer": {"state": {i: {"momentum_buffer": t}}},
 // "rng_state": uint8 tensor, "progress": JSON text}. It replaces path
 // atomically.
-func saveCheckpoint(path string, m nn.Module, opt *optim.SGD, p progress) error {
+func saveCheckpoint(path string, m nn.Module, opt *optim.SGD, st runState) error {
 	modelDict, err := stateDictObject(nn.StateDict(m))
 	if err != nil {
 		return err
@@ -105,8 +108,8 @@ func saveCheckpoint(path string, m nn.Module, opt *optim.SGD, p progress) error 
 	if err != nil {
 		return err
 	}
-	p.Format = checkpointFormat
-	meta, err := json.Marshal(p)
+	st.Format = checkpointFormat
+	meta, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
@@ -137,7 +140,7 @@ func stateDictObject(ts []nn.NamedTensor) (*ptfile.Dict, error) {
 
 // checkpoint is a checkpoint file read back.
 type checkpoint struct {
-	progress
+	runState
 	model     []nn.NamedTensor
 	optimizer []nn.NamedTensor
 	rng       []byte
@@ -188,7 +191,7 @@ func loadCheckpoint(path string) (*checkpoint, error) {
 		return nil, fmt.Errorf("checkpoint %s: %w (no progress record)", path, errNotCheckpoint)
 	}
 	c := &checkpoint{}
-	if err := json.Unmarshal([]byte(text), &c.progress); err != nil {
+	if err := json.Unmarshal([]byte(text), &c.runState); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: bad progress record: %w", path, err)
 	}
 	if c.Format != checkpointFormat {

@@ -11,6 +11,10 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"gotrain/dataset"
+	"gotrain/infer"
+	"gotrain/internal/progress"
+	"gotrain/metrics"
+	"gotrain/plots"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/torch/optim"
@@ -23,11 +27,11 @@ type run struct {
 	log   *logrus.Logger
 	net   nn.Module
 	opt   *optim.SGD
-	sched *OneCycleLR
+	sched *optim.OneCycleLR
 	dev   torch.Device
 	train *dataset.Loader
 	test  *dataset.Loader
-	p     progress
+	state runState
 	// dataWait is the fraction of the last epoch's training time spent
 	// waiting for batches.
 	dataWait float64
@@ -54,30 +58,30 @@ func lap(d *time.Duration, t time.Time) time.Time {
 }
 
 func (r *run) loop(ctx context.Context) (*Result, error) {
-	for r.p.Epoch < r.cfg.Epochs {
+	for r.state.Epoch < r.cfg.Epochs {
 		epochStart := time.Now()
 		if err := r.trainEpoch(ctx); err != nil {
 			return nil, err
 		}
-		ev, err := evaluate(r.net, r.test, r.dev, r.cfg.ChannelsLast, r.cfg.Autocast)
+		ev, err := infer.Evaluate(r.net, r.test, r.dev, r.cfg.ChannelsLast, r.cfg.Autocast)
 		if err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(r.o.Progress, "\n%s\n\n", EvalSummary(ev.Loss, ev.Correct, ev.Total))
-		m := EpochMetrics{
-			Epoch:        r.p.Epoch + 1,
-			TrainLoss:    r.p.Partial.LossSum / float64(max(r.p.Partial.Seen, 1)),
-			TrainAcc:     100 * float64(r.p.Partial.Correct) / float64(max(r.p.Partial.Seen, 1)),
+		m := metrics.Epoch{
+			Epoch:        r.state.Epoch + 1,
+			TrainLoss:    r.state.Partial.LossSum / float64(max(r.state.Partial.Seen, 1)),
+			TrainAcc:     100 * float64(r.state.Partial.Correct) / float64(max(r.state.Partial.Seen, 1)),
 			TestLoss:     ev.Loss,
 			TestAcc:      100 * float64(ev.Correct) / float64(ev.Total),
 			LR:           r.opt.LR,
-			TrainSeconds: r.p.Partial.TrainSecond,
+			TrainSeconds: r.state.Partial.TrainSecond,
 			TestSeconds:  ev.Seconds,
 		}
 		m.EpochSeconds = m.TrainSeconds + m.TestSeconds
-		m.ImagesPerSec = float64(r.p.Partial.Seen) / m.TrainSeconds
-		r.p.History = append(r.p.History, m)
-		if !isFinite(m.TrainLoss) {
+		m.ImagesPerSec = float64(r.state.Partial.Seen) / m.TrainSeconds
+		r.state.History = append(r.state.History, m)
+		if !metrics.IsFinite(m.TrainLoss) {
 			r.log.Warnf("epoch %d: the training loss is %v: the run has diverged (a lower -lr may help)", m.Epoch, m.TrainLoss)
 		}
 		r.log.WithFields(logrus.Fields{
@@ -87,15 +91,15 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			"data_wait_pct": round4(100 * r.dataWait),
 		}).Info("epoch done")
 		// The first epoch's weights are the best so far even at 0%.
-		if m.TestAcc > r.p.BestAcc || len(r.p.History) == 1 {
-			r.p.BestAcc = m.TestAcc
+		if m.TestAcc > r.state.BestAcc || len(r.state.History) == 1 {
+			r.state.BestAcc = m.TestAcc
 			if err := torch.Save(filepath.Join(r.cfg.Out, BestFile), nn.StateDict(r.net)); err != nil {
 				return nil, err
 			}
 		}
-		r.p.Epoch++
-		r.p.Batch = 0
-		r.p.Partial = partialEpoch{}
+		r.state.Epoch++
+		r.state.Batch = 0
+		r.state.Partial = partialEpoch{}
 		if err := r.writeEpochFiles(ev); err != nil {
 			return nil, err
 		}
@@ -103,17 +107,17 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 	if err := r.export(); err != nil {
 		return nil, err
 	}
-	return &Result{History: r.p.History, BestAcc: r.p.BestAcc, OutDir: r.cfg.Out}, nil
+	return &Result{History: r.state.History, BestAcc: r.state.BestAcc, OutDir: r.cfg.Out}, nil
 }
 
-// trainEpoch trains the rest of epoch r.p.Epoch, checkpointing and
+// trainEpoch trains the rest of epoch r.state.Epoch, checkpointing and
 // returning ErrInterrupted if ctx is cancelled between steps.
 func (r *run) trainEpoch(ctx context.Context) error {
 	nn.SetTraining(r.net, true)
 	total := r.train.NumBatches()
-	bar := NewProgressBar(r.o.Progress, ProgressConfig{Total: total, IsTerminal: r.o.IsTerminal, Initial: r.p.Batch})
-	if r.p.Batch == 0 {
-		fmt.Fprintf(r.o.Progress, "Epoch: %d\n", r.p.Epoch+1)
+	bar := progress.New(r.o.Progress, progress.Config{Total: total, IsTerminal: r.o.IsTerminal, Initial: r.state.Batch})
+	if r.state.Batch == 0 {
+		fmt.Fprintf(r.o.Progress, "Epoch: %d\n", r.state.Epoch+1)
 	}
 	// Running sums stay on the device; reading them syncs, so it is rare.
 	stats, err := newRunningStats(r.dev)
@@ -129,12 +133,12 @@ func (r *run) trainEpoch(ctx context.Context) error {
 	ready := time.Now()
 	loaderCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	for b, err := range r.train.Epoch(loaderCtx, r.p.Epoch) {
+	for b, err := range r.train.Epoch(loaderCtx, r.state.Epoch) {
 		wait += time.Since(ready)
 		if err != nil {
 			return err
 		}
-		if b.Index < r.p.Batch { // resuming mid-epoch: these were trained
+		if b.Index < r.state.Batch { // resuming mid-epoch: these were trained
 			b.Release()
 			start, wait = time.Now(), 0
 			ready = start
@@ -146,28 +150,28 @@ func (r *run) trainEpoch(ctx context.Context) error {
 		}
 		if err := r.step(b, stats); err != nil {
 			b.Release()
-			return fmt.Errorf("epoch %d, batch %d: %w", r.p.Epoch+1, b.Index, err)
+			return fmt.Errorf("epoch %d, batch %d: %w", r.state.Epoch+1, b.Index, err)
 		}
-		r.p.Batch = b.Index + 1
+		r.state.Batch = b.Index + 1
 		b.Release()
 		bar.Update(1)
-		if now := time.Now(); now.Sub(lastRead) > 200*time.Millisecond || r.p.Batch == total {
+		if now := time.Now(); now.Sub(lastRead) > 200*time.Millisecond || r.state.Batch == total {
 			lastRead = now
-			loss, correct, seen, err := stats.read(r.p.Partial)
+			loss, correct, seen, err := stats.read(r.state.Partial)
 			if err != nil {
 				return err
 			}
-			bar.SetDescription(TrainDescription(loss/float64(seen), r.p.Batch-1, 100*float64(correct)/float64(seen)))
+			bar.SetDescription(TrainDescription(loss/float64(seen), r.state.Batch-1, 100*float64(correct)/float64(seen)))
 		}
 		ready = time.Now()
 	}
-	loss, correct, seen, err := stats.read(r.p.Partial)
+	loss, correct, seen, err := stats.read(r.state.Partial)
 	if err != nil {
 		return err
 	}
-	r.p.Partial = partialEpoch{LossSum: loss, Correct: correct, Seen: seen, TrainSecond: r.p.Partial.TrainSecond + elapsed(start)}
+	r.state.Partial = partialEpoch{LossSum: loss, Correct: correct, Seen: seen, TrainSecond: r.state.Partial.TrainSecond + elapsed(start)}
 	ph := r.phases
-	r.log.WithFields(logrus.Fields{"epoch": r.p.Epoch + 1, "seconds": round4(elapsed(start)),
+	r.log.WithFields(logrus.Fields{"epoch": r.state.Epoch + 1, "seconds": round4(elapsed(start)),
 		"data_wait": round4(wait.Seconds()), "input": round4(ph.input.Seconds()), "forward": round4(ph.forward.Seconds()),
 		"backward": round4(ph.backward.Seconds()), "update": round4(ph.update.Seconds()), "stats": round4(ph.stats.Seconds()),
 	}).Debug("training time by part of the step")
@@ -177,18 +181,18 @@ func (r *run) trainEpoch(ctx context.Context) error {
 
 // interrupt saves a mid-epoch checkpoint and reports the interruption.
 func (r *run) interrupt(stats *runningStats, start time.Time) error {
-	loss, correct, seen, err := stats.read(r.p.Partial)
+	loss, correct, seen, err := stats.read(r.state.Partial)
 	if err != nil {
 		return err
 	}
-	r.p.Partial = partialEpoch{LossSum: loss, Correct: correct, Seen: seen, TrainSecond: r.p.Partial.TrainSecond + elapsed(start)}
-	r.p.Scheduler, _ = r.sched.MarshalJSON()
+	r.state.Partial = partialEpoch{LossSum: loss, Correct: correct, Seen: seen, TrainSecond: r.state.Partial.TrainSecond + elapsed(start)}
+	r.state.Scheduler, _ = r.sched.MarshalJSON()
 	path := filepath.Join(r.cfg.Out, CheckpointFile)
-	if err := saveCheckpoint(path, r.net, r.opt, r.p); err != nil {
+	if err := saveCheckpoint(path, r.net, r.opt, r.state); err != nil {
 		return err
 	}
 	fmt.Fprintln(r.o.Progress)
-	r.log.Warnf("interrupted at epoch %d, batch %d; checkpoint written to %s", r.p.Epoch+1, r.p.Batch, path)
+	r.log.Warnf("interrupted at epoch %d, batch %d; checkpoint written to %s", r.state.Epoch+1, r.state.Batch, path)
 	return ErrInterrupted
 }
 
@@ -199,7 +203,7 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 	s := torch.NewScope()
 	defer s.Close()
 	t := time.Now()
-	x, y, err := batchTensors(b, r.dev, r.cfg.ChannelsLast)
+	x, y, err := infer.BatchTensors(b, r.dev, r.cfg.ChannelsLast)
 	if err != nil {
 		return err
 	}
@@ -209,8 +213,8 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 	if m, ok := r.sched.Momentum(step); ok {
 		r.opt.Momentum = m
 	}
-	r.p.LRs = append(r.p.LRs, r.opt.LR)
-	logits, loss, err := forwardLoss(r.net, x, y, torch.ReduceMean, r.cfg.LabelSmoothing, r.cfg.Autocast)
+	r.state.LRs = append(r.state.LRs, r.opt.LR)
+	logits, loss, err := infer.ForwardLoss(r.net, x, y, torch.ReduceMean, r.cfg.LabelSmoothing, r.cfg.Autocast)
 	if err != nil {
 		return err
 	}
@@ -228,59 +232,11 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 	if err := r.sched.Step(); err != nil {
 		return err
 	}
-	r.p.Step++
+	r.state.Step++
 	t = lap(&r.phases.update, t)
 	err = stats.add(logits, y, loss, b.N)
 	lap(&r.phases.stats, t)
 	return err
-}
-
-// forwardLoss runs m on x and the cross-entropy of its logits against y,
-// under CPU autocast when autocast is set.
-func forwardLoss(m nn.Module, x, y *torch.Tensor, reduction torch.Reduction, labelSmoothing float64, autocast bool) (logits, loss *torch.Tensor, err error) {
-	f := func() error {
-		if logits, err = m.Forward(x); err != nil {
-			return err
-		}
-		loss, err = torch.CrossEntropy(logits, y, reduction, labelSmoothing)
-		return err
-	}
-	if autocast {
-		err = torch.AutocastCPU(f)
-	} else {
-		err = f()
-	}
-	return logits, loss, err
-}
-
-// batchTensors copies a loader batch into tensors on dev (through pinned
-// memory and an asynchronous copy on CUDA).
-func batchTensors(b *dataset.Batch, dev torch.Device, channelsLast bool) (x, y *torch.Tensor, err error) {
-	from := torch.FromSlice[float32]
-	fromY := torch.FromSlice[int64]
-	if dev.Type == torch.CUDAType {
-		from, fromY = torch.FromSlicePinned[float32], torch.FromSlicePinned[int64]
-	}
-	if x, err = from(b.X, int64(b.N), 3, dataset.Height, dataset.Width); err != nil {
-		return nil, nil, err
-	}
-	if y, err = fromY(b.Y); err != nil {
-		return nil, nil, err
-	}
-	if dev.Type == torch.CUDAType {
-		if x, err = x.To(dev, true); err != nil {
-			return nil, nil, err
-		}
-		if y, err = y.To(dev, true); err != nil {
-			return nil, nil, err
-		}
-	}
-	if channelsLast {
-		if x, err = x.ChannelsLast(); err != nil {
-			return nil, nil, err
-		}
-	}
-	return x, y, nil
 }
 
 // runningStats accumulates an epoch's summed loss and correct predictions
@@ -349,28 +305,28 @@ func correctCount(logits, y *torch.Tensor) (*torch.Tensor, error) {
 }
 
 // writeEpochFiles writes the checkpoint, metrics and plots after an epoch.
-func (r *run) writeEpochFiles(ev *evalResult) error {
-	r.p.Scheduler, _ = r.sched.MarshalJSON()
+func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
+	r.state.Scheduler, _ = r.sched.MarshalJSON()
 	out := r.cfg.Out
-	if err := saveCheckpoint(filepath.Join(out, CheckpointFile), r.net, r.opt, r.p); err != nil {
+	if err := saveCheckpoint(filepath.Join(out, CheckpointFile), r.net, r.opt, r.state); err != nil {
 		return err
 	}
-	if err := WriteMetricsCSV(filepath.Join(out, MetricsCSVFile), r.p.History); err != nil {
+	if err := metrics.WriteCSV(filepath.Join(out, MetricsCSVFile), r.state.History); err != nil {
 		return err
 	}
-	if err := WriteMetricsJSON(filepath.Join(out, MetricsJSONFile), r.p.History); err != nil {
+	if err := metrics.WriteJSON(filepath.Join(out, MetricsJSONFile), r.state.History); err != nil {
 		return err
 	}
-	if err := PlotLoss(filepath.Join(out, LossPlotFile), r.p.History); err != nil {
+	if err := plots.Loss(filepath.Join(out, LossPlotFile), r.state.History); err != nil {
 		return err
 	}
-	if err := PlotAccuracy(filepath.Join(out, AccuracyPlotFile), r.p.History); err != nil {
+	if err := plots.Accuracy(filepath.Join(out, AccuracyPlotFile), r.state.History); err != nil {
 		return err
 	}
-	if err := PlotLR(filepath.Join(out, LRPlotFile), r.p.LRs); err != nil {
+	if err := plots.LR(filepath.Join(out, LRPlotFile), r.state.LRs); err != nil {
 		return err
 	}
-	return PlotConfusionMatrix(filepath.Join(out, ConfusionFile), ev.Confusion, dataset.Classes)
+	return plots.ConfusionMatrix(filepath.Join(out, ConfusionFile), ev.Confusion, dataset.Classes)
 }
 
 // export writes the final weights as a state_dict and as TorchScript.
@@ -417,7 +373,7 @@ func ExportTorchScript(m nn.Module, path string) error {
 // round4 rounds v to 4 decimals for the log; NaN and infinities stay as
 // they are.
 func round4(v float64) float64 {
-	if !isFinite(v) {
+	if !metrics.IsFinite(v) {
 		return v
 	}
 	return math.Round(v*1e4) / 1e4

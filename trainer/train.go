@@ -2,6 +2,12 @@
 // seed project does (SGD with OneCycleLR, cross-entropy, a test pass after
 // every epoch) and writes what a run leaves behind: checkpoints, the best and
 // final weights (state_dict and TorchScript), metrics and plots.
+//
+// It holds the training loop, the run's configuration, its checkpoints and
+// weight files, and the seed's report lines; what the loop uses lives with
+// its kind: SGD and OneCycleLR in torch/optim, the test pass in infer, the
+// epoch records and their files in metrics, the charts in plots, the
+// progress bar in internal/progress and the device defaults in torch.
 package trainer
 
 import (
@@ -17,6 +23,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"gotrain/dataset"
+	"gotrain/metrics"
 	"gotrain/model"
 	"gotrain/torch"
 	"gotrain/torch/nn"
@@ -61,7 +68,7 @@ type Options struct {
 
 // Result summarizes a finished run.
 type Result struct {
-	History []EpochMetrics
+	History []metrics.Epoch
 	BestAcc float64
 	OutDir  string
 }
@@ -96,7 +103,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	torch.SetNumThreads(cfg.Threads)
-	dev, err := ResolveDevice(cfg.Device)
+	dev, err := torch.ResolveDevice(cfg.Device)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +159,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	defer testLoader.Close()
 
 	steps := trainLoader.NumBatches()
-	sched, err := NewOneCycleLR(OneCycleConfig{
+	sched, err := optim.NewOneCycleLR(optim.OneCycleLRConfig{
 		MaxLR: cfg.LR, Epochs: cfg.Epochs, StepsPerEpoch: steps, PctStart: cfg.PctStart,
 		AnnealStrategy: "cos", CycleMomentum: cfg.CycleMomentum, BaseMomentum: 0.85, MaxMomentum: 0.95,
 		DivFactor: 25, FinalDivFactor: 1e4,
@@ -163,20 +170,20 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	if err := nn.To(net, dev); err != nil {
 		return nil, err
 	}
-	p := progress{Config: cfg}
+	st := runState{Config: cfg}
 	if ck != nil {
-		if err := restore(ck, net, opt, sched, &p); err != nil {
+		if err := restore(ck, net, opt, sched, &st); err != nil {
 			return nil, err
 		}
 	} else {
-		p.Scheduler, _ = sched.MarshalJSON()
+		st.Scheduler, _ = sched.MarshalJSON()
 	}
 	if ck == nil {
 		printHeader(o.Progress, cfg, net, dev)
 	}
 
 	r := &run{cfg: cfg, o: o, log: log, net: net, opt: opt, sched: sched, dev: dev,
-		train: trainLoader, test: testLoader, p: p}
+		train: trainLoader, test: testLoader, state: st}
 	return r.loop(ctx)
 }
 
@@ -248,7 +255,7 @@ func commas(n int64) string {
 
 // restore loads a checkpoint into the model (already on its device),
 // optimizer, scheduler and RNG.
-func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *OneCycleLR, p *progress) error {
+func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *optim.OneCycleLR, st *runState) error {
 	res, err := nn.LoadStateDict(net, ck.model)
 	if err != nil {
 		return fmt.Errorf("checkpoint does not fit model %s: %w", ck.Config.Model, err)
@@ -267,7 +274,7 @@ func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *OneCycleLR, p
 			return err
 		}
 	}
-	*p = ck.progress
+	*st = ck.runState
 	return nil
 }
 

@@ -13,10 +13,13 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"gotrain/dataset"
+	"gotrain/infer"
 	"gotrain/model"
+	"gotrain/plots"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/trainer"
+	"gotrain/transforms"
 )
 
 func modelList() string {
@@ -60,12 +63,12 @@ func openNet(c *cli.Context, log *logrus.Logger) (*model.Net, torch.Device, erro
 	if err := requireFlags(c, "weights"); err != nil {
 		return nil, torch.CPU, err
 	}
-	threads := intOr(c, "threads", trainer.DefaultsFor(c.String("device")).Threads)
+	threads := intOr(c, "threads", torch.DeviceDefaultsFor(c.String("device")).Threads)
 	if threads < 1 {
 		return nil, torch.CPU, usagef("threads must be at least 1, got %d", threads)
 	}
 	torch.SetNumThreads(threads)
-	dev, err := trainer.ResolveDevice(c.String("device"))
+	dev, err := torch.ResolveDevice(c.String("device"))
 	if err != nil {
 		return nil, dev, usageError{err}
 	}
@@ -97,7 +100,7 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			workers := intOr(c, "workers", trainer.DefaultsFor(c.String("device")).Workers)
+			workers := intOr(c, "workers", torch.DeviceDefaultsFor(c.String("device")).Workers)
 			if c.Int("batch-size") < 1 || c.Int("test-limit") < 0 || workers < 1 {
 				return usagef("batch size and workers must be positive and the test limit not negative")
 			}
@@ -110,12 +113,17 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
-			ev, err := trainer.Evaluate(c.Context, net, set, dev, c.Int("batch-size"), workers)
+			l, err := dataset.NewLoader(set, transforms.SeedTest(), dataset.LoaderConfig{BatchSize: c.Int("batch-size"), Workers: workers})
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			ev, err := infer.Evaluate(net, l, dev, torch.DeviceDefaultsFor(c.String("device")).ChannelsLast, false)
 			if err != nil {
 				return err
 			}
 			if p := c.String("confusion-png"); p != "" {
-				if err := trainer.PlotConfusionMatrix(p, ev.Confusion, dataset.Classes); err != nil {
+				if err := plots.ConfusionMatrix(p, ev.Confusion, dataset.Classes); err != nil {
 					return err
 				}
 			}
@@ -150,7 +158,7 @@ func classMap(acc []float64) map[string]float64 {
 	return m
 }
 
-func printClassTable(ev *trainer.Evaluation) {
+func printClassTable(ev *infer.Evaluation) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 1, ' ', tabwriter.AlignRight)
 	fmt.Fprint(w, "true \\ predicted\t")
 	for _, name := range dataset.Classes {
@@ -195,7 +203,7 @@ func predictCommand(log *logrus.Logger) *cli.Command {
 				return err
 			}
 			defer nn.Free(net)
-			preds, err := trainer.Predict(net, c.Args().Slice(), c.Int("top-k"))
+			preds, err := infer.Predict(net, c.Args().Slice(), c.Int("top-k"))
 			if err != nil {
 				return err
 			}

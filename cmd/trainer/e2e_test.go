@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"gotrain/metrics"
 	"gotrain/torch"
 	"gotrain/trainer"
 )
@@ -115,7 +116,7 @@ func TestTrainWritesEverything(t *testing.T) {
 			t.Errorf("temporary file %s left behind", e.Name())
 		}
 	}
-	hist, err := trainer.ReadMetricsJSON(filepath.Join(out, trainer.MetricsJSONFile))
+	hist, err := metrics.ReadJSON(filepath.Join(out, trainer.MetricsJSONFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,11 +223,11 @@ func TestAutocastTraining(t *testing.T) {
 			t.Errorf("%v: header mentions autocast: %v\n%s", c.args, got, r.stdout)
 		}
 	}
-	hp, err := trainer.ReadMetricsJSON(filepath.Join(plain, trainer.MetricsJSONFile))
+	hp, err := metrics.ReadJSON(filepath.Join(plain, trainer.MetricsJSONFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc, err := trainer.ReadMetricsJSON(filepath.Join(cast, trainer.MetricsJSONFile))
+	hc, err := metrics.ReadJSON(filepath.Join(cast, trainer.MetricsJSONFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,8 +278,8 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 	if !equalTensors(a, b) {
 		t.Error("resumed run's final weights differ from the uninterrupted run's")
 	}
-	ha, _ := trainer.ReadMetricsJSON(filepath.Join(full, trainer.MetricsJSONFile))
-	hb, _ := trainer.ReadMetricsJSON(filepath.Join(cut, trainer.MetricsJSONFile))
+	ha, _ := metrics.ReadJSON(filepath.Join(full, trainer.MetricsJSONFile))
+	hb, _ := metrics.ReadJSON(filepath.Join(cut, trainer.MetricsJSONFile))
 	if len(ha) != 2 || len(hb) != 2 || ha[1].TestAcc != hb[1].TestAcc || abs(ha[1].TrainLoss-hb[1].TrainLoss) > 1e-9 {
 		t.Errorf("metrics differ:\n%+v\n%+v", ha, hb)
 	}
@@ -427,7 +428,7 @@ func TestDivergedRun(t *testing.T) {
 			t.Errorf("output %s missing: %v", f, err)
 		}
 	}
-	hist, err := trainer.ReadMetricsJSON(filepath.Join(out, trainer.MetricsJSONFile))
+	hist, err := metrics.ReadJSON(filepath.Join(out, trainer.MetricsJSONFile))
 	if err != nil {
 		t.Fatal(err)
 	}

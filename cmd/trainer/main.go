@@ -17,8 +17,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
+	"gotrain/internal/progress"
+	"gotrain/torch"
 	"gotrain/trainer"
 )
 
@@ -157,7 +158,7 @@ func setupLog(c *cli.Context, log *logrus.Logger) error {
 	log.SetLevel(lvl)
 	switch c.String("log-format") {
 	case "text":
-		log.SetFormatter(&logrus.TextFormatter{DisableColors: !isTerminal(os.Stderr), FullTimestamp: true})
+		log.SetFormatter(&logrus.TextFormatter{DisableColors: !progress.IsTerminal(os.Stderr), FullTimestamp: true})
 	case "json":
 		log.SetFormatter(&logrus.JSONFormatter{})
 	default:
@@ -165,8 +166,6 @@ func setupLog(c *cli.Context, log *logrus.Logger) error {
 	}
 	return nil
 }
-
-func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 func trainFlags(d trainer.Config) []cli.Flag {
 	return []cli.Flag{
@@ -196,7 +195,7 @@ func trainFlags(d trainer.Config) []cli.Flag {
 }
 
 // threadsFlag and workersFlag are every command's -threads and -workers;
-// left unset, they take the device's defaults (trainer.DefaultsFor).
+// left unset, they take the device's defaults (torch.DeviceDefaultsFor).
 func threadsFlag() cli.Flag {
 	return &cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads",
 		DefaultText: fmt.Sprintf("all %d CPUs on the CPU, 2 on CUDA", trainer.DefaultConfig().Threads)}
@@ -236,8 +235,8 @@ func intOr(c *cli.Context, name string, def int) int {
 }
 
 func configFrom(c *cli.Context) trainer.Config {
-	// Threads, workers and layout default by device (trainer.DefaultsFor).
-	d := trainer.DefaultsFor(c.String("device"))
+	// Threads, workers and layout default by device (torch.DeviceDefaultsFor).
+	d := torch.DeviceDefaultsFor(c.String("device"))
 	threads, workers := intOr(c, "threads", d.Threads), intOr(c, "workers", d.Workers)
 	channelsLast := d.ChannelsLast
 	if c.IsSet("channels-last") {
@@ -267,7 +266,7 @@ func trainAction(c *cli.Context, log *logrus.Logger) error {
 		return err
 	}
 	res, err := trainer.Run(c.Context, cfg, trainer.Options{
-		Log: log, Progress: os.Stdout, IsTerminal: isTerminal(os.Stdout),
+		Log: log, Progress: os.Stdout, IsTerminal: progress.IsTerminal(os.Stdout),
 		Resume: c.String("resume"), InitFrom: c.String("init-from"),
 		Override: func(r *trainer.Config) {
 			// Settings of the machine, not of the recipe, may differ on resume

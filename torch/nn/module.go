@@ -12,7 +12,7 @@ import (
 
 // Module is anything with a forward pass. Modules that hold tensors, have
 // children or behave differently in training also implement Holder, Parent
-// or Trainer; the functions of this package find them through those.
+// or ModeSetter; the functions of this package find them through those.
 type Module interface {
 	Forward(x *torch.Tensor) (*torch.Tensor, error)
 }
@@ -38,8 +38,9 @@ type Parent interface {
 	Children() []Child
 }
 
-// Trainer is a module whose forward differs between training and evaluation.
-type Trainer interface {
+// ModeSetter is a module whose forward differs between training and
+// evaluation mode (PyTorch's Module.train(mode) sets it).
+type ModeSetter interface {
 	SetTraining(training bool)
 }
 
@@ -144,7 +145,7 @@ func NumParameters(m Module) int64 {
 // evaluation (false) mode, like Module.train(mode).
 func SetTraining(m Module, training bool) {
 	_ = Walk(m, func(_ string, _ int, m Module) error {
-		if t, ok := m.(Trainer); ok {
+		if t, ok := m.(ModeSetter); ok {
 			t.SetTraining(training)
 		}
 		return nil

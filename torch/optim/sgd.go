@@ -1,5 +1,7 @@
 // Package optim holds optimizers that update parameters from their
-// gradients, with the exact arithmetic of their torch.optim counterparts.
+// gradients and the learning-rate schedulers that drive them (PyTorch's
+// torch.optim and torch.optim.lr_scheduler), with the exact arithmetic of
+// their PyTorch counterparts.
 package optim
 
 import (

@@ -1,4 +1,4 @@
-package trainer
+package plots
 
 import (
 	"errors"
@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"gotrain/internal/testdir"
+	"gotrain/metrics"
+	"gotrain/torch/optim"
 )
 
 // decodePNG reads path as a PNG and checks its size.
@@ -65,11 +67,11 @@ func absDiff(a, b uint8) int {
 	return int(b - a)
 }
 
-func seedLikeHistory() []EpochMetrics {
-	var h []EpochMetrics
+func seedLikeHistory() []metrics.Epoch {
+	var h []metrics.Epoch
 	for e := 1; e <= 20; e++ {
 		x := float64(e)
-		h = append(h, EpochMetrics{
+		h = append(h, metrics.Epoch{
 			Epoch: e, TrainLoss: 1.6 * math.Exp(-x/8), TestLoss: 1.7 * math.Exp(-x/9),
 			TrainAcc: 34 + 50*(1-math.Exp(-x/5)), TestAcc: 41 + 46*(1-math.Exp(-x/5)),
 		})
@@ -80,14 +82,14 @@ func seedLikeHistory() []EpochMetrics {
 func TestPlotLossAndAccuracy(t *testing.T) {
 	dir := t.TempDir()
 	h := seedLikeHistory()
-	for name, plot := range map[string]func(string, []EpochMetrics) error{
-		"loss.png": PlotLoss, "accuracy.png": PlotAccuracy,
+	for name, plot := range map[string]func(string, []metrics.Epoch) error{
+		"loss.png": Loss, "accuracy.png": Accuracy,
 	} {
 		path := filepath.Join(dir, name)
 		if err := plot(path, h); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		counts := colorCounts(decodePNG(t, path, PlotWidth, PlotHeight))
+		counts := colorCounts(decodePNG(t, path, Width, Height))
 		if len(counts) < 10 {
 			t.Errorf("%s has only %d colours", name, len(counts))
 		}
@@ -98,7 +100,7 @@ func TestPlotLossAndAccuracy(t *testing.T) {
 		if n := nearColor(counts, testColor); n < 200 {
 			t.Errorf("%s: %d pixels of the test colour", name, n)
 		}
-		if n := counts[color.RGBA{255, 255, 255, 255}]; n < PlotWidth*PlotHeight/2 {
+		if n := counts[color.RGBA{255, 255, 255, 255}]; n < Width*Height/2 {
 			t.Errorf("%s: only %d white pixels", name, n)
 		}
 	}
@@ -106,21 +108,21 @@ func TestPlotLossAndAccuracy(t *testing.T) {
 
 	// A diverged epoch is skipped, not an error; nothing finite is one.
 	h[5].TrainLoss = math.NaN()
-	if err := PlotLoss(filepath.Join(dir, "loss.png"), h); err != nil {
+	if err := Loss(filepath.Join(dir, "loss.png"), h); err != nil {
 		t.Errorf("NaN loss: %v", err)
 	}
-	if err := PlotLoss(filepath.Join(dir, "empty.png"), nil); err == nil {
+	if err := Loss(filepath.Join(dir, "empty.png"), nil); err == nil {
 		t.Error("empty history plotted without error")
 	}
 	testdir.AssertOnly(t, dir, "accuracy.png", "loss.png")
 
 	// A run that diverged at once still gets its chart, without lines.
-	nan := []EpochMetrics{{Epoch: 1, TrainLoss: math.NaN(), TestLoss: math.NaN()}, {Epoch: 2, TrainLoss: math.Inf(1), TestLoss: math.NaN()}}
+	nan := []metrics.Epoch{{Epoch: 1, TrainLoss: math.NaN(), TestLoss: math.NaN()}, {Epoch: 2, TrainLoss: math.Inf(1), TestLoss: math.NaN()}}
 	path := filepath.Join(dir, "diverged.png")
-	if err := PlotLoss(path, nan); err != nil {
+	if err := Loss(path, nan); err != nil {
 		t.Fatalf("all-NaN loss: %v", err)
 	}
-	counts := colorCounts(decodePNG(t, path, PlotWidth, PlotHeight))
+	counts := colorCounts(decodePNG(t, path, Width, Height))
 	if n := nearColor(counts, trainColor) + nearColor(counts, testColor); n != 0 {
 		t.Errorf("diverged.png: %d pixels of the series colours, want none", n)
 	}
@@ -128,7 +130,7 @@ func TestPlotLossAndAccuracy(t *testing.T) {
 
 func TestPlotLR(t *testing.T) {
 	dir := t.TempDir()
-	s, err := NewOneCycleLR(DefaultOneCycleConfig(0.05, 20, 391))
+	s, err := optim.NewOneCycleLR(optim.DefaultOneCycleLRConfig(0.05, 20, 391))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,14 +139,14 @@ func TestPlotLR(t *testing.T) {
 		lrs[k] = s.LR(k)
 	}
 	path := filepath.Join(dir, "lr.png")
-	if err := PlotLR(path, lrs); err != nil {
+	if err := LR(path, lrs); err != nil {
 		t.Fatal(err)
 	}
-	counts := colorCounts(decodePNG(t, path, PlotWidth, PlotHeight))
+	counts := colorCounts(decodePNG(t, path, Width, Height))
 	if n := nearColor(counts, trainColor); n < 500 {
 		t.Errorf("%d pixels of the line colour", n)
 	}
-	if err := PlotLR(filepath.Join(dir, "none.png"), nil); err == nil {
+	if err := LR(filepath.Join(dir, "none.png"), nil); err == nil {
 		t.Error("empty schedule plotted without error")
 	}
 	testdir.AssertOnly(t, dir, "lr.png")
@@ -163,10 +165,10 @@ func TestPlotConfusionMatrix(t *testing.T) {
 		counts[i][i] = 850 + 10*i
 	}
 	path := filepath.Join(dir, "confusion.png")
-	if err := PlotConfusionMatrix(path, counts, cifarClasses); err != nil {
+	if err := ConfusionMatrix(path, counts, cifarClasses); err != nil {
 		t.Fatal(err)
 	}
-	img := decodePNG(t, path, ConfusionPlotSize, ConfusionPlotSize)
+	img := decodePNG(t, path, ConfusionSize, ConfusionSize)
 	cc := colorCounts(img)
 	if len(cc) < 50 {
 		t.Errorf("only %d colours", len(cc))
@@ -195,7 +197,7 @@ func TestPlotConfusionMatrixRejectsBadShapes(t *testing.T) {
 		"negative counts": {[][]int{{1, -2}, {3, 4}}, []string{"a", "b"}},
 	} {
 		path := filepath.Join(dir, "cm.png")
-		err := PlotConfusionMatrix(path, c.counts, c.names)
+		err := ConfusionMatrix(path, c.counts, c.names)
 		if err == nil || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: error = %v, want an error naming the file", name, err)
 		}
@@ -203,28 +205,9 @@ func TestPlotConfusionMatrixRejectsBadShapes(t *testing.T) {
 	testdir.AssertOnly(t, dir)
 }
 
-func TestConfusionMatrix(t *testing.T) {
-	targets := []int{0, 0, 1, 2, 2, 2}
-	preds := []int{0, 1, 1, 2, 0, 2}
-	got, err := ConfusionMatrix(3, targets, preds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := [][]int{{1, 1, 0}, {0, 1, 0}, {1, 0, 2}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("ConfusionMatrix = %v, want %v", got, want)
-	}
-	if _, err := ConfusionMatrix(3, []int{0, 3}, []int{0, 0}); err == nil {
-		t.Error("label 3 of 3 classes accepted")
-	}
-	if _, err := ConfusionMatrix(3, []int{0}, []int{0, 0}); err == nil {
-		t.Error("length mismatch accepted")
-	}
-}
-
 func TestPlotIntoMissingDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing", "loss.png")
-	if err := PlotLoss(path, seedLikeHistory()); err == nil || !errors.Is(err, os.ErrNotExist) {
+	if err := Loss(path, seedLikeHistory()); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("error = %v, want not-exist", err)
 	}
 }

@@ -1,4 +1,4 @@
-package trainer
+package optim
 
 import (
 	"encoding/json"
@@ -6,11 +6,11 @@ import (
 	"math"
 )
 
-// OneCycleConfig holds the arguments of PyTorch's
+// OneCycleLRConfig holds the arguments of PyTorch's
 // torch.optim.lr_scheduler.OneCycleLR for a single parameter group.
-// DefaultOneCycleConfig fills in PyTorch's defaults; every field is used as
+// DefaultOneCycleLRConfig fills in PyTorch's defaults; every field is used as
 // given, so a zero value means zero, not "default".
-type OneCycleConfig struct {
+type OneCycleLRConfig struct {
 	// MaxLR is the peak learning rate of the cycle.
 	MaxLR float64 `json:"max_lr"`
 	// TotalSteps is the number of optimizer steps in the cycle. If it is
@@ -42,10 +42,10 @@ type OneCycleConfig struct {
 	ThreePhase bool `json:"three_phase"`
 }
 
-// DefaultOneCycleConfig returns PyTorch's defaults for OneCycleLR with the
+// DefaultOneCycleLRConfig returns PyTorch's defaults for OneCycleLR with the
 // given peak learning rate and a cycle of epochs*stepsPerEpoch steps.
-func DefaultOneCycleConfig(maxLR float64, epochs, stepsPerEpoch int) OneCycleConfig {
-	return OneCycleConfig{
+func DefaultOneCycleLRConfig(maxLR float64, epochs, stepsPerEpoch int) OneCycleLRConfig {
+	return OneCycleLRConfig{
 		MaxLR:          maxLR,
 		Epochs:         epochs,
 		StepsPerEpoch:  stepsPerEpoch,
@@ -73,7 +73,7 @@ func DefaultOneCycleConfig(maxLR float64, epochs, stepsPerEpoch int) OneCycleCon
 // The zero value is not usable; create one with NewOneCycleLR or decode
 // one from JSON. A OneCycleLR is not safe for concurrent mutation.
 type OneCycleLR struct {
-	cfg      OneCycleConfig
+	cfg      OneCycleLRConfig
 	total    int
 	phases   []oneCyclePhase
 	initLR   float64 // PyTorch's group['initial_lr']
@@ -89,12 +89,12 @@ type oneCyclePhase struct {
 	startMom, endMom float64
 }
 
-// OneCycleState is the serializable state of a OneCycleLR: its
+// OneCycleLRState is the serializable state of a OneCycleLR: its
 // configuration and the number of Step calls made so far (PyTorch's
 // last_epoch). It is what a checkpoint stores.
-type OneCycleState struct {
-	Config   OneCycleConfig `json:"config"`
-	LastStep int            `json:"last_step"`
+type OneCycleLRState struct {
+	Config   OneCycleLRConfig `json:"config"`
+	LastStep int              `json:"last_step"`
 }
 
 // NewOneCycleLR validates cfg as PyTorch does and returns a scheduler at
@@ -105,7 +105,7 @@ type OneCycleState struct {
 // length would be used (for example PctStart*TotalSteps == 1, or PctStart
 // == 1 with two phases): PyTorch fails on those with ZeroDivisionError,
 // either at construction or at the final step.
-func NewOneCycleLR(cfg OneCycleConfig) (*OneCycleLR, error) {
+func NewOneCycleLR(cfg OneCycleLRConfig) (*OneCycleLR, error) {
 	s := &OneCycleLR{}
 	if err := s.init(cfg); err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func NewOneCycleLR(cfg OneCycleConfig) (*OneCycleLR, error) {
 	return s, nil
 }
 
-func (s *OneCycleLR) init(cfg OneCycleConfig) error {
+func (s *OneCycleLR) init(cfg OneCycleLRConfig) error {
 	var total int
 	switch {
 	case cfg.TotalSteps != 0:
@@ -217,10 +217,10 @@ func (s *OneCycleLR) at(step int) (lr, mom float64) {
 // is, as PyTorch's get_lr finds them.
 func (s *OneCycleLR) phase(step int) (oneCyclePhase, float64) {
 	if s.phases == nil {
-		panic("trainer: OneCycleLR used before initialization; use NewOneCycleLR")
+		panic("optim: OneCycleLR used before initialization; use NewOneCycleLR")
 	}
 	if step < 0 || step > s.total {
-		panic(fmt.Sprintf("trainer: OneCycleLR step %d outside [0, %d]", step, s.total))
+		panic(fmt.Sprintf("optim: OneCycleLR step %d outside [0, %d]", step, s.total))
 	}
 	x := float64(step)
 	start := 0.0
@@ -274,7 +274,7 @@ func (s *OneCycleLR) MinLR() float64 { return s.minLR }
 func (s *OneCycleLR) TotalSteps() int { return s.total }
 
 // Config returns the configuration the scheduler was built from.
-func (s *OneCycleLR) Config() OneCycleConfig { return s.cfg }
+func (s *OneCycleLR) Config() OneCycleLRConfig { return s.cfg }
 
 // LastStep returns the number of Step calls so far (PyTorch's last_epoch),
 // which is the index of the optimizer step the current learning rate is
@@ -298,13 +298,13 @@ func (s *OneCycleLR) Step() error {
 }
 
 // StateDict returns the scheduler's state for a checkpoint.
-func (s *OneCycleLR) StateDict() OneCycleState {
-	return OneCycleState{Config: s.cfg, LastStep: s.lastStep}
+func (s *OneCycleLR) StateDict() OneCycleLRState {
+	return OneCycleLRState{Config: s.cfg, LastStep: s.lastStep}
 }
 
 // LoadStateDict replaces the scheduler's configuration and position with
 // st, after validating them. On error the scheduler is unchanged.
-func (s *OneCycleLR) LoadStateDict(st OneCycleState) error {
+func (s *OneCycleLR) LoadStateDict(st OneCycleLRState) error {
 	var n OneCycleLR
 	if err := n.init(st.Config); err != nil {
 		return fmt.Errorf("load OneCycleLR state: %w", err)
@@ -317,14 +317,14 @@ func (s *OneCycleLR) LoadStateDict(st OneCycleState) error {
 	return nil
 }
 
-// MarshalJSON encodes the scheduler as its OneCycleState.
+// MarshalJSON encodes the scheduler as its OneCycleLRState.
 func (s *OneCycleLR) MarshalJSON() ([]byte, error) {
 	return json.Marshal(s.StateDict())
 }
 
-// UnmarshalJSON decodes a OneCycleState and loads it with LoadStateDict.
+// UnmarshalJSON decodes a OneCycleLRState and loads it with LoadStateDict.
 func (s *OneCycleLR) UnmarshalJSON(data []byte) error {
-	var st OneCycleState
+	var st OneCycleLRState
 	if err := json.Unmarshal(data, &st); err != nil {
 		return fmt.Errorf("decode OneCycleLR state: %w", err)
 	}

@@ -1,4 +1,8 @@
-package trainer
+// Package plots draws a training run's charts as PNG files: loss and
+// accuracy per epoch, the learning rate per step, and the confusion matrix
+// of a test pass, in matplotlib's colours as the seed project's notebook
+// shows them.
+package plots
 
 import (
 	"errors"
@@ -16,14 +20,15 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"gotrain/internal/atomicfile"
+	"gotrain/metrics"
 )
 
-// Sizes of the PNG files written by the Plot functions, in pixels.
+// Sizes of the PNG files written by this package, in pixels.
 const (
-	PlotWidth  = 800 // width of the loss, accuracy and learning-rate charts
-	PlotHeight = 500 // height of the loss, accuracy and learning-rate charts
+	Width  = 800 // width of the loss, accuracy and learning-rate charts
+	Height = 500 // height of the loss, accuracy and learning-rate charts
 
-	ConfusionPlotSize = 720 // width and height of the confusion matrix
+	ConfusionSize = 720 // width and height of the confusion matrix
 )
 
 // plotDPI is the resolution the charts are drawn at; text sizes are in
@@ -35,23 +40,23 @@ var (
 	testColor  = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff} // matplotlib's C1
 )
 
-// PlotLoss writes a PNG chart of the training and test loss per epoch to
+// Loss writes a PNG chart of the training and test loss per epoch to
 // path, atomically. Non-finite values (a diverged run) are left out; a
 // history without any finite loss gives a chart without lines.
-func PlotLoss(path string, history []EpochMetrics) error {
+func Loss(path string, history []metrics.Epoch) error {
 	err := plotEpochs(path, "Loss", "Loss", true, history,
-		func(m EpochMetrics) (float64, float64) { return m.TrainLoss, m.TestLoss })
+		func(m metrics.Epoch) (float64, float64) { return m.TrainLoss, m.TestLoss })
 	if err != nil {
 		return fmt.Errorf("plot loss %s: %w", path, err)
 	}
 	return nil
 }
 
-// PlotAccuracy writes a PNG chart of the training and test accuracy (in
+// Accuracy writes a PNG chart of the training and test accuracy (in
 // percent) per epoch to path, atomically. Non-finite values are left out.
-func PlotAccuracy(path string, history []EpochMetrics) error {
+func Accuracy(path string, history []metrics.Epoch) error {
 	err := plotEpochs(path, "Accuracy", "Accuracy (%)", false, history,
-		func(m EpochMetrics) (float64, float64) { return m.TrainAcc, m.TestAcc })
+		func(m metrics.Epoch) (float64, float64) { return m.TrainAcc, m.TestAcc })
 	if err != nil {
 		return fmt.Errorf("plot accuracy %s: %w", path, err)
 	}
@@ -60,14 +65,14 @@ func PlotAccuracy(path string, history []EpochMetrics) error {
 
 // plotEpochs draws a train and a test series against the epoch number,
 // with the legend at the top right (legendTop) or bottom right.
-func plotEpochs(path, title, ylabel string, legendTop bool, history []EpochMetrics, values func(EpochMetrics) (train, test float64)) error {
+func plotEpochs(path, title, ylabel string, legendTop bool, history []metrics.Epoch, values func(metrics.Epoch) (train, test float64)) error {
 	var train, test plotter.XYs
 	for _, m := range history {
 		tr, te := values(m)
-		if isFinite(tr) {
+		if metrics.IsFinite(tr) {
 			train = append(train, plotter.XY{X: float64(m.Epoch), Y: tr})
 		}
-		if isFinite(te) {
+		if metrics.IsFinite(te) {
 			test = append(test, plotter.XY{X: float64(m.Epoch), Y: te})
 		}
 	}
@@ -104,16 +109,16 @@ func plotEpochs(path, title, ylabel string, legendTop bool, history []EpochMetri
 		p.Add(line, points)
 		p.Legend.Add(s.name, line, points)
 	}
-	return savePNG(path, p, PlotWidth, PlotHeight)
+	return savePNG(path, p, Width, Height)
 }
 
-// PlotLR writes a PNG chart of a learning-rate schedule to path,
+// LR writes a PNG chart of a learning-rate schedule to path,
 // atomically: lrs[i] is drawn at x = i, so pass one value per optimizer
 // step (x is the step) or one per epoch (x is the epoch index from 0).
-func PlotLR(path string, lrs []float64) error {
+func LR(path string, lrs []float64) error {
 	var xys plotter.XYs
 	for i, v := range lrs {
-		if isFinite(v) {
+		if metrics.IsFinite(v) {
 			xys = append(xys, plotter.XY{X: float64(i), Y: v})
 		}
 	}
@@ -128,7 +133,7 @@ func PlotLR(path string, lrs []float64) error {
 	line.Color = trainColor
 	line.Width = vg.Points(1.5)
 	p.Add(line)
-	if err := savePNG(path, p, PlotWidth, PlotHeight); err != nil {
+	if err := savePNG(path, p, Width, Height); err != nil {
 		return fmt.Errorf("plot learning rate %s: %w", path, err)
 	}
 	return nil
@@ -147,37 +152,12 @@ func newLinePlot(title, xlabel, ylabel string) *plot.Plot {
 	return p
 }
 
-// ConfusionMatrix counts predictions per true class: the result m has
-// m[t][p] = the number of samples of true class t predicted as class p,
-// as in scikit-learn's confusion_matrix. Every label must be in
-// [0, numClasses).
-func ConfusionMatrix(numClasses int, targets, preds []int) ([][]int, error) {
-	if numClasses <= 0 {
-		return nil, fmt.Errorf("confusion matrix: %d classes", numClasses)
-	}
-	if len(targets) != len(preds) {
-		return nil, fmt.Errorf("confusion matrix: %d targets but %d predictions", len(targets), len(preds))
-	}
-	m := make([][]int, numClasses)
-	for i := range m {
-		m[i] = make([]int, numClasses)
-	}
-	for i, t := range targets {
-		p := preds[i]
-		if t < 0 || t >= numClasses || p < 0 || p >= numClasses {
-			return nil, fmt.Errorf("confusion matrix: sample %d has target %d, prediction %d; want both in [0, %d)", i, t, p, numClasses)
-		}
-		m[t][p]++
-	}
-	return m, nil
-}
-
-// PlotConfusionMatrix writes a PNG heat map of a confusion matrix to path,
+// ConfusionMatrix writes a PNG heat map of a confusion matrix to path,
 // atomically, with true classes down the side (the first at the top),
 // predicted classes along the bottom and each count printed in its cell.
 // counts must be square with one class name per row and no negative
-// counts, as ConfusionMatrix returns.
-func PlotConfusionMatrix(path string, counts [][]int, classNames []string) error {
+// counts, as metrics.ConfusionMatrix returns.
+func ConfusionMatrix(path string, counts [][]int, classNames []string) error {
 	n := len(counts)
 	if n == 0 {
 		return fmt.Errorf("plot confusion matrix %s: empty matrix", path)
@@ -238,7 +218,7 @@ func PlotConfusionMatrix(path string, counts [][]int, classNames []string) error
 	p.Y.Min, p.Y.Max = -0.5, float64(n)-0.5
 	p.X.Padding, p.Y.Padding = 0, 0
 
-	if err := savePNG(path, p, ConfusionPlotSize, ConfusionPlotSize); err != nil {
+	if err := savePNG(path, p, ConfusionSize, ConfusionSize); err != nil {
 		return fmt.Errorf("plot confusion matrix %s: %w", path, err)
 	}
 	return nil
@@ -300,5 +280,3 @@ func savePNG(path string, p *plot.Plot, width, height int) error {
 		return err
 	})
 }
-
-func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -1,15 +1,32 @@
-package trainer
+// Package progress draws tqdm-style progress bars: one line, redrawn in
+// place on a terminal, or written once when done on a pipe or a file. The
+// trainer's per-epoch bar and the dataset's download bar are both a Bar;
+// they differ only in the line they format.
+package progress
 
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/term"
 )
 
-// ProgressConfig configures a ProgressBar.
-type ProgressConfig struct {
+// IsTerminal reports whether w is a terminal, where a Bar can redraw its
+// line in place (and logs can be coloured); a pipe or a file is not.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && f != nil && term.IsTerminal(int(f.Fd()))
+}
+
+// Config configures a Bar.
+type Config struct {
+	// Desc is the text before the bar (tqdm's desc); SetDescription
+	// changes it.
+	Desc string
 	// Total is the number of iterations expected (batches per epoch). If it
 	// is 0 or the count overshoots it, the bar shows counts and rate only.
 	Total int
@@ -23,27 +40,52 @@ type ProgressConfig struct {
 	// MinInterval is the least time between two redraws in live mode;
 	// 0 means tqdm's default of 100 ms.
 	MinInterval time.Duration
+	// Delay, as tqdm's delay, holds the first draw in live mode back until
+	// an Update at least Delay after the start; 0 draws the empty bar at
+	// once.
+	Delay time.Duration
 	// Now returns the current time; nil means time.Now. Tests set it.
 	Now func() time.Time
 	// Initial is the count the bar starts at (a resumed epoch's batches
 	// already done); the rate counts only what follows, as tqdm's initial.
 	Initial int
+	// Format formats the line from the bar's state; nil means Meter, tqdm's
+	// line.
+	Format func(Stats) string
 }
 
-// ProgressBar writes a tqdm-style progress line such as
+// Stats is what a Bar's line is formatted from.
+type Stats struct {
+	Desc    string
+	N       int // iterations counted, Initial included
+	Initial int // the count the bar started at
+	Total   int // 0 or less: unknown
+	Elapsed time.Duration
+	Columns int // width of the whole line; 0: no limit
+}
+
+// Meter formats s as tqdm's format_meter does (see FormatMeter), counting
+// the rate from s.Initial on.
+func Meter(s Stats) string {
+	return formatMeter(s.Desc, s.N, s.Initial, s.Total, s.Elapsed, s.Columns)
+}
+
+// Bar writes a progress line such as tqdm's
 //
 //	Loss=1.5408 Batch_id=390 Accuracy=34.36: 100%|██████████| 391/391 [05:29<00:00,  1.19it/s]
 //
-// Create one per epoch with NewProgressBar, call SetDescription and Update
-// for each batch, and Close at the end. A ProgressBar is not safe for
+// Create one with New, call SetDescription and Update as work is done, and
+// Close at the end. A nil *Bar draws nothing. A Bar is not safe for
 // concurrent use.
-type ProgressBar struct {
+type Bar struct {
 	w           io.Writer
 	total       int
 	terminal    bool
 	columns     int
 	minInterval time.Duration
+	delay       time.Duration
 	now         func() time.Time
+	format      func(Stats) string
 
 	desc     string
 	n        int
@@ -55,16 +97,19 @@ type ProgressBar struct {
 	err      error // first write error
 }
 
-// NewProgressBar starts a progress bar writing to w. In live mode it
+// New starts a progress bar writing to w. In live mode without a Delay it
 // draws the empty bar at once, as tqdm does.
-func NewProgressBar(w io.Writer, cfg ProgressConfig) *ProgressBar {
-	p := &ProgressBar{
+func New(w io.Writer, cfg Config) *Bar {
+	p := &Bar{
 		w:           w,
 		total:       cfg.Total,
 		terminal:    cfg.IsTerminal,
 		columns:     cfg.Columns,
 		minInterval: cfg.MinInterval,
+		delay:       cfg.Delay,
 		now:         cfg.Now,
+		format:      cfg.Format,
+		desc:        cfg.Desc,
 		n:           cfg.Initial,
 		initial:     cfg.Initial,
 	}
@@ -74,45 +119,61 @@ func NewProgressBar(w io.Writer, cfg ProgressConfig) *ProgressBar {
 	if p.now == nil {
 		p.now = time.Now
 	}
+	if p.format == nil {
+		p.format = Meter
+	}
 	p.start = p.now()
-	if p.terminal {
+	p.lastDraw = p.start
+	if p.terminal && p.delay <= 0 {
 		p.draw(p.start)
 	}
 	return p
 }
 
-// SetDescription sets the text before the bar (tqdm's set_description),
-// for example TrainDescription's result. It is shown at the next redraw.
-func (p *ProgressBar) SetDescription(desc string) { p.desc = desc }
+// SetDescription sets the text before the bar (tqdm's set_description).
+// It is shown at the next redraw.
+func (p *Bar) SetDescription(desc string) {
+	if p != nil {
+		p.desc = desc
+	}
+}
 
 // Update advances the count by n iterations and, in live mode, redraws the
-// line if MinInterval has passed since the last redraw.
-func (p *ProgressBar) Update(n int) {
-	if p.closed {
+// line if MinInterval has passed since the last redraw (and Delay since
+// the start).
+func (p *Bar) Update(n int) {
+	if p == nil || p.closed {
 		return
 	}
 	p.n += n
 	if !p.terminal {
 		return
 	}
-	if now := p.now(); now.Sub(p.lastDraw) >= p.minInterval {
+	if now := p.now(); now.Sub(p.lastDraw) >= p.minInterval && now.Sub(p.start) >= p.delay {
 		p.draw(now)
 	}
 }
 
 // N returns the number of iterations counted so far.
-func (p *ProgressBar) N() int { return p.n }
+func (p *Bar) N() int {
+	if p == nil {
+		return 0
+	}
+	return p.n
+}
 
 // Close writes the final line followed by a newline (in live mode it
 // replaces the line drawn last) and returns the first error met writing to
 // the underlying writer. Later calls do nothing and return that error.
-func (p *ProgressBar) Close() error {
+func (p *Bar) Close() error {
+	if p == nil {
+		return nil
+	}
 	if p.closed {
 		return p.err
 	}
 	p.closed = true
-	now := p.now()
-	line := formatMeter(p.desc, p.n, p.initial, p.total, now.Sub(p.start), p.columns)
+	line := p.line(p.now())
 	if p.terminal {
 		p.write("\r" + padTo(line, p.lastLen) + "\n")
 	} else {
@@ -121,15 +182,20 @@ func (p *ProgressBar) Close() error {
 	return p.err
 }
 
+// line formats the line as of now.
+func (p *Bar) line(now time.Time) string {
+	return p.format(Stats{Desc: p.desc, N: p.n, Initial: p.initial, Total: p.total, Elapsed: now.Sub(p.start), Columns: p.columns})
+}
+
 // draw redraws the line in place.
-func (p *ProgressBar) draw(now time.Time) {
-	line := formatMeter(p.desc, p.n, p.initial, p.total, now.Sub(p.start), p.columns)
+func (p *Bar) draw(now time.Time) {
+	line := p.line(now)
 	p.write("\r" + padTo(line, p.lastLen))
 	p.lastLen = displayWidth(line)
 	p.lastDraw = now
 }
 
-func (p *ProgressBar) write(s string) {
+func (p *Bar) write(s string) {
 	if p.err != nil {
 		return
 	}
@@ -240,20 +306,4 @@ func formatSeconds(secs float64) string {
 		return fmt.Sprintf("%d:%02d:%02d", h, m, s)
 	}
 	return fmt.Sprintf("%02d:%02d", m, s)
-}
-
-// TrainDescription formats the seed project's per-batch description,
-// e.g. "Loss=1.5408 Batch_id=390 Accuracy=34.36", with accuracy in percent.
-func TrainDescription(loss float64, batchID int, accuracy float64) string {
-	return fmt.Sprintf("Loss=%.4f Batch_id=%d Accuracy=%.2f", loss, batchID, accuracy)
-}
-
-// EvalSummary formats the seed project's evaluation line, e.g.
-// "Test set: Average loss: 1.5822, Accuracy: 4131/10000 (41.31%)".
-func EvalSummary(loss float64, correct, total int) string {
-	pct := 0.0
-	if total > 0 {
-		pct = 100 * float64(correct) / float64(total)
-	}
-	return fmt.Sprintf("Test set: Average loss: %.4f, Accuracy: %d/%d (%.2f%%)", loss, correct, total, pct)
 }

@@ -1,4 +1,9 @@
-package trainer
+// Package metrics holds the record of a run's epochs (Epoch) and its two
+// file forms, metrics.csv and metrics.json, with their readers, and the
+// confusion matrix of a test pass. It is a package of its own rather than
+// part of trainer because package plots draws from the same records and
+// trainer writes through plots: one home for the format, below both.
+package metrics
 
 import (
 	"encoding/csv"
@@ -12,10 +17,10 @@ import (
 	"gotrain/internal/atomicfile"
 )
 
-// EpochMetrics is the record of one training epoch. Accuracies are in
+// Epoch is the record of one training epoch. Accuracies are in
 // percent (0-100), as in the seed project's logs; losses are means over
 // the epoch's samples.
-type EpochMetrics struct {
+type Epoch struct {
 	Epoch     int     // 1-based epoch number
 	TrainLoss float64 // mean training loss over the epoch
 	TrainAcc  float64 // training accuracy in percent
@@ -29,14 +34,14 @@ type EpochMetrics struct {
 	ImagesPerSec float64 // training images per second of TrainSeconds
 }
 
-// metricsColumns are the CSV header and JSON keys, in EpochMetrics order.
+// metricsColumns are the CSV header and JSON keys, in Epoch order.
 var metricsColumns = []string{
 	"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
 	"epoch_seconds", "train_seconds", "test_seconds", "images_per_sec",
 }
 
 // floats returns pointers to m's float fields in metricsColumns[1:] order.
-func (m *EpochMetrics) floats() []*float64 {
+func (m *Epoch) floats() []*float64 {
 	return []*float64{
 		&m.TrainLoss, &m.TrainAcc, &m.TestLoss, &m.TestAcc, &m.LR,
 		&m.EpochSeconds, &m.TrainSeconds, &m.TestSeconds, &m.ImagesPerSec,
@@ -46,14 +51,14 @@ func (m *EpochMetrics) floats() []*float64 {
 // MarshalJSON encodes m as an object with snake_case keys. Non-finite
 // values (a diverged loss is NaN) are written as null, which JSON allows
 // and encoding/json's float encoding does not.
-func (m EpochMetrics) MarshalJSON() ([]byte, error) {
+func (m Epoch) MarshalJSON() ([]byte, error) {
 	b := []byte(`{"epoch":`)
 	b = strconv.AppendInt(b, int64(m.Epoch), 10)
 	for i, f := range m.floats() {
 		b = append(b, `,"`...)
 		b = append(b, metricsColumns[i+1]...)
 		b = append(b, `":`...)
-		if !isFinite(*f) {
+		if !IsFinite(*f) {
 			b = append(b, "null"...)
 		} else {
 			b = strconv.AppendFloat(b, *f, 'g', -1, 64)
@@ -64,7 +69,7 @@ func (m EpochMetrics) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes the form MarshalJSON writes; null reads as NaN and
 // a missing key leaves the field unchanged.
-func (m *EpochMetrics) UnmarshalJSON(data []byte) error {
+func (m *Epoch) UnmarshalJSON(data []byte) error {
 	var raw map[string]*float64
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return err
@@ -87,13 +92,13 @@ func (m *EpochMetrics) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// WriteMetricsJSON writes the whole history to path as an indented JSON
+// WriteJSON writes the whole history to path as an indented JSON
 // array, atomically: the file at path is either the old one or the
 // complete new one.
-func WriteMetricsJSON(path string, history []EpochMetrics) error {
+func WriteJSON(path string, history []Epoch) error {
 	return atomicfile.Write(path, func(w io.Writer) error {
 		if history == nil {
-			history = []EpochMetrics{} // "[]", not "null"
+			history = []Epoch{} // "[]", not "null"
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -101,25 +106,25 @@ func WriteMetricsJSON(path string, history []EpochMetrics) error {
 	})
 }
 
-// ReadMetricsJSON reads a history written by WriteMetricsJSON.
-func ReadMetricsJSON(path string) ([]EpochMetrics, error) {
+// ReadJSON reads a history written by WriteJSON.
+func ReadJSON(path string) ([]Epoch, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read metrics: %w", err)
 	}
-	var h []EpochMetrics
+	var h []Epoch
 	if err := json.Unmarshal(data, &h); err != nil {
 		return nil, fmt.Errorf("read metrics %s: %w", path, err)
 	}
 	return h, nil
 }
 
-// WriteMetricsCSV writes the whole history to path as CSV with a header
+// WriteCSV writes the whole history to path as CSV with a header
 // row (epoch,train_loss,train_acc,test_loss,test_acc,lr,epoch_seconds,
 // train_seconds,test_seconds,images_per_sec), atomically. Floats are
 // written in the shortest form that reads back exactly; NaN and infinities
 // as NaN, +Inf and -Inf.
-func WriteMetricsCSV(path string, history []EpochMetrics) error {
+func WriteCSV(path string, history []Epoch) error {
 	return atomicfile.Write(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		if err := cw.Write(metricsColumns); err != nil {
@@ -140,9 +145,9 @@ func WriteMetricsCSV(path string, history []EpochMetrics) error {
 	})
 }
 
-// ReadMetricsCSV reads a history written by WriteMetricsCSV. The header
+// ReadCSV reads a history written by WriteCSV. The header
 // must match exactly.
-func ReadMetricsCSV(path string) ([]EpochMetrics, error) {
+func ReadCSV(path string) ([]Epoch, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read metrics: %w", err)
@@ -159,7 +164,7 @@ func ReadMetricsCSV(path string) ([]EpochMetrics, error) {
 			return nil, fmt.Errorf("read metrics %s: column %d is %q, want %q", path, i+1, header[i], name)
 		}
 	}
-	var h []EpochMetrics
+	var h []Epoch
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -169,7 +174,7 @@ func ReadMetricsCSV(path string) ([]EpochMetrics, error) {
 			return nil, fmt.Errorf("read metrics %s: %w", path, err)
 		}
 		line, _ := cr.FieldPos(0)
-		var m EpochMetrics
+		var m Epoch
 		if m.Epoch, err = strconv.Atoi(rec[0]); err != nil {
 			return nil, fmt.Errorf("read metrics %s:%d: epoch: %w", path, line, err)
 		}
@@ -180,4 +185,34 @@ func ReadMetricsCSV(path string) ([]EpochMetrics, error) {
 		}
 		h = append(h, m)
 	}
+}
+
+// IsFinite reports whether v is a number, not NaN or an infinity (the loss
+// of a run that diverged): such values are written as null in JSON, left
+// out of plots and warned about.
+func IsFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// ConfusionMatrix counts predictions per true class: the result m has
+// m[t][p] = the number of samples of true class t predicted as class p,
+// as in scikit-learn's confusion_matrix. Every label must be in
+// [0, numClasses).
+func ConfusionMatrix(numClasses int, targets, preds []int) ([][]int, error) {
+	if numClasses <= 0 {
+		return nil, fmt.Errorf("confusion matrix: %d classes", numClasses)
+	}
+	if len(targets) != len(preds) {
+		return nil, fmt.Errorf("confusion matrix: %d targets but %d predictions", len(targets), len(preds))
+	}
+	m := make([][]int, numClasses)
+	for i := range m {
+		m[i] = make([]int, numClasses)
+	}
+	for i, t := range targets {
+		p := preds[i]
+		if t < 0 || t >= numClasses || p < 0 || p >= numClasses {
+			return nil, fmt.Errorf("confusion matrix: sample %d has target %d, prediction %d; want both in [0, %d)", i, t, p, numClasses)
+		}
+		m[t][p]++
+	}
+	return m, nil
 }

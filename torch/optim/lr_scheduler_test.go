@@ -1,4 +1,4 @@
-package trainer
+package optim
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 )
 
 // torchOneCycleKwargs turns cfg into OneCycleLR keyword arguments.
-func torchOneCycleKwargs(cfg OneCycleConfig) map[string]any {
+func torchOneCycleKwargs(cfg OneCycleLRConfig) map[string]any {
 	kw := map[string]any{
 		"max_lr":           cfg.MaxLR,
 		"pct_start":        cfg.PctStart,
@@ -39,7 +39,7 @@ type torchOneCycleResult struct {
 }
 
 // torchOneCycle runs PyTorch's OneCycleLR for each configuration.
-func torchOneCycle(t *testing.T, cfgs []OneCycleConfig) []torchOneCycleResult {
+func torchOneCycle(t *testing.T, cfgs []OneCycleLRConfig) []torchOneCycleResult {
 	t.Helper()
 	requirePython(t, "torch")
 	var kws []map[string]any
@@ -101,41 +101,41 @@ func scheduleClose(s *OneCycleLR, k int, got, want float64, momentum bool) bool 
 }
 
 func TestOneCycleLRMatchesPyTorch(t *testing.T) {
-	seed := DefaultOneCycleConfig(0.05, 20, 391) // the seed project's run
-	small := DefaultOneCycleConfig(0.05, 0, 0)
+	seed := DefaultOneCycleLRConfig(0.05, 20, 391) // the seed project's run
+	small := DefaultOneCycleLRConfig(0.05, 0, 0)
 	small.TotalSteps, small.PctStart = 7, 0.25
-	linear := DefaultOneCycleConfig(0.1, 3, 5)
+	linear := DefaultOneCycleLRConfig(0.1, 3, 5)
 	linear.AnnealStrategy = "linear"
-	three := DefaultOneCycleConfig(1.0, 0, 0)
+	three := DefaultOneCycleLRConfig(1.0, 0, 0)
 	three.TotalSteps, three.ThreePhase = 100, true
-	threeOdd := DefaultOneCycleConfig(0.3, 0, 0)
+	threeOdd := DefaultOneCycleLRConfig(0.3, 0, 0)
 	threeOdd.TotalSteps, threeOdd.PctStart, threeOdd.ThreePhase, threeOdd.AnnealStrategy = 13, 0.4, true, "linear"
-	factors := DefaultOneCycleConfig(0.8, 0, 0)
+	factors := DefaultOneCycleLRConfig(0.8, 0, 0)
 	factors.TotalSteps, factors.DivFactor, factors.FinalDivFactor, factors.PctStart = 11, 10, 100, 0.45
 	factors.BaseMomentum, factors.MaxMomentum = 0.8, 0.99
-	zeroPct := DefaultOneCycleConfig(0.05, 0, 0)
+	zeroPct := DefaultOneCycleLRConfig(0.05, 0, 0)
 	zeroPct.TotalSteps, zeroPct.PctStart = 9, 0
-	one := DefaultOneCycleConfig(0.05, 0, 0)
+	one := DefaultOneCycleLRConfig(0.05, 0, 0)
 	one.TotalSteps = 1
-	two := DefaultOneCycleConfig(0.05, 0, 0)
+	two := DefaultOneCycleLRConfig(0.05, 0, 0)
 	two.TotalSteps = 2
-	noMom := DefaultOneCycleConfig(0.05, 2, 3)
+	noMom := DefaultOneCycleLRConfig(0.05, 2, 3)
 	noMom.CycleMomentum = false
 
-	cfgs := []OneCycleConfig{seed, small, linear, three, threeOdd, factors, zeroPct, one, two, noMom}
+	cfgs := []OneCycleLRConfig{seed, small, linear, three, threeOdd, factors, zeroPct, one, two, noMom}
 
 	// PyTorch divides by a zero phase length for these; NewOneCycleLR must
 	// reject them rather than produce NaN or Inf.
-	atStart := DefaultOneCycleConfig(0.05, 0, 0)
+	atStart := DefaultOneCycleLRConfig(0.05, 0, 0)
 	atStart.TotalSteps, atStart.PctStart = 4, 0.25 // first phase ends at step 0
-	atEnd := DefaultOneCycleConfig(0.05, 0, 0)
+	atEnd := DefaultOneCycleLRConfig(0.05, 0, 0)
 	atEnd.TotalSteps, atEnd.PctStart = 10, 1.0 // second phase is empty
-	threeAtEnd := DefaultOneCycleConfig(0.05, 0, 0)
+	threeAtEnd := DefaultOneCycleLRConfig(0.05, 0, 0)
 	threeAtEnd.TotalSteps, threeAtEnd.PctStart, threeAtEnd.ThreePhase = 4, 0.625, true // 2*2.5-2 == 4-1
-	zeroLen := []OneCycleConfig{atStart, atEnd, threeAtEnd}
+	zeroLen := []OneCycleLRConfig{atStart, atEnd, threeAtEnd}
 
 	// One Python run for all: importing torch takes seconds.
-	want := torchOneCycle(t, append(append([]OneCycleConfig{}, cfgs...), zeroLen...))
+	want := torchOneCycle(t, append(append([]OneCycleLRConfig{}, cfgs...), zeroLen...))
 	for i, cfg := range zeroLen {
 		w := want[len(cfgs)+i]
 		if w.ErrorType == nil || *w.ErrorType != "ZeroDivisionError" {
@@ -202,7 +202,7 @@ func TestOneCycleLRMatchesPyTorch(t *testing.T) {
 
 // Hand-worked values of the default two-phase cosine schedule.
 func TestOneCycleLRHandWorked(t *testing.T) {
-	cfg := DefaultOneCycleConfig(1, 0, 0)
+	cfg := DefaultOneCycleLRConfig(1, 0, 0)
 	cfg.TotalSteps, cfg.PctStart = 21, 0.5 // up: steps 0..9.5, down: 9.5..20
 	s, err := NewOneCycleLR(cfg)
 	if err != nil {
@@ -259,22 +259,22 @@ func TestOneCycleLRHandWorked(t *testing.T) {
 }
 
 func TestOneCycleLRInvalidConfig(t *testing.T) {
-	base := DefaultOneCycleConfig(0.05, 2, 10)
-	for name, mod := range map[string]func(*OneCycleConfig){
-		"no length":        func(c *OneCycleConfig) { c.Epochs, c.StepsPerEpoch = 0, 0 },
-		"negative total":   func(c *OneCycleConfig) { c.TotalSteps = -3 },
-		"zero epochs":      func(c *OneCycleConfig) { c.Epochs = 0 },
-		"zero steps/epoch": func(c *OneCycleConfig) { c.StepsPerEpoch = 0 },
-		"pct above 1":      func(c *OneCycleConfig) { c.PctStart = 1.5 },
-		"pct negative":     func(c *OneCycleConfig) { c.PctStart = -0.1 },
-		"pct NaN":          func(c *OneCycleConfig) { c.PctStart = math.NaN() },
-		"strategy":         func(c *OneCycleConfig) { c.AnnealStrategy = "exp" },
-		"empty strategy":   func(c *OneCycleConfig) { c.AnnealStrategy = "" },
-		"zero max lr":      func(c *OneCycleConfig) { c.MaxLR = 0 },
-		"inf max lr":       func(c *OneCycleConfig) { c.MaxLR = math.Inf(1) },
-		"zero div":         func(c *OneCycleConfig) { c.DivFactor = 0 },
-		"zero final div":   func(c *OneCycleConfig) { c.FinalDivFactor = 0 },
-		"NaN momentum":     func(c *OneCycleConfig) { c.BaseMomentum = math.NaN() },
+	base := DefaultOneCycleLRConfig(0.05, 2, 10)
+	for name, mod := range map[string]func(*OneCycleLRConfig){
+		"no length":        func(c *OneCycleLRConfig) { c.Epochs, c.StepsPerEpoch = 0, 0 },
+		"negative total":   func(c *OneCycleLRConfig) { c.TotalSteps = -3 },
+		"zero epochs":      func(c *OneCycleLRConfig) { c.Epochs = 0 },
+		"zero steps/epoch": func(c *OneCycleLRConfig) { c.StepsPerEpoch = 0 },
+		"pct above 1":      func(c *OneCycleLRConfig) { c.PctStart = 1.5 },
+		"pct negative":     func(c *OneCycleLRConfig) { c.PctStart = -0.1 },
+		"pct NaN":          func(c *OneCycleLRConfig) { c.PctStart = math.NaN() },
+		"strategy":         func(c *OneCycleLRConfig) { c.AnnealStrategy = "exp" },
+		"empty strategy":   func(c *OneCycleLRConfig) { c.AnnealStrategy = "" },
+		"zero max lr":      func(c *OneCycleLRConfig) { c.MaxLR = 0 },
+		"inf max lr":       func(c *OneCycleLRConfig) { c.MaxLR = math.Inf(1) },
+		"zero div":         func(c *OneCycleLRConfig) { c.DivFactor = 0 },
+		"zero final div":   func(c *OneCycleLRConfig) { c.FinalDivFactor = 0 },
+		"NaN momentum":     func(c *OneCycleLRConfig) { c.BaseMomentum = math.NaN() },
 	} {
 		cfg := base
 		mod(&cfg)
@@ -292,7 +292,7 @@ func TestOneCycleLRInvalidConfig(t *testing.T) {
 }
 
 func TestOneCycleLRStatePanics(t *testing.T) {
-	s, err := NewOneCycleLR(DefaultOneCycleConfig(0.05, 1, 5))
+	s, err := NewOneCycleLR(DefaultOneCycleLRConfig(0.05, 1, 5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestOneCycleLRStatePanics(t *testing.T) {
 }
 
 func TestOneCycleLRStateRoundTrip(t *testing.T) {
-	cfg := DefaultOneCycleConfig(0.05, 3, 7)
+	cfg := DefaultOneCycleLRConfig(0.05, 3, 7)
 	cfg.ThreePhase = true
 	s, err := NewOneCycleLR(cfg)
 	if err != nil {

@@ -1,22 +1,20 @@
-package trainer
+package torch
 
 import (
 	"runtime"
 	"strings"
-
-	"gotrain/torch"
 )
 
 // ResolveDevice maps "auto" (or "") to CUDA when available, else the CPU,
 // and parses and checks any other device name.
-func ResolveDevice(s string) (torch.Device, error) {
+func ResolveDevice(s string) (Device, error) {
 	if s == "auto" || s == "" {
-		if torch.CUDAIsAvailable() {
-			return torch.CUDA(0), nil
+		if CUDAIsAvailable() {
+			return CUDA(0), nil
 		}
-		return torch.CPU, nil
+		return CPU, nil
 	}
-	return torch.ParseDevice(s)
+	return ParseDevice(s)
 }
 
 // DeviceDefaults are the settings whose best value depends on the device
@@ -40,23 +38,23 @@ type DeviceDefaults struct {
 	ChannelsLast bool
 }
 
-// DefaultsFor returns the defaults for the device named s: CUDA's for
+// DeviceDefaultsFor returns the defaults for the device named s: CUDA's for
 // "cuda" and "cuda:N" (whether or not that device exists, which
 // ResolveDevice reports), and for "auto" where CUDA is available; the
 // CPU's otherwise.
-func DefaultsFor(s string) DeviceDefaults {
+func DeviceDefaultsFor(s string) DeviceDefaults {
 	n := runtime.NumCPU()
-	dev := torch.CPU
+	dev := CPU
 	if s == "cuda" || strings.HasPrefix(s, "cuda:") {
-		dev = torch.CUDA(0)
+		dev = CUDA(0)
 	} else if d, err := ResolveDevice(s); err == nil {
 		dev = d
 	}
-	if dev.Type == torch.CUDAType {
+	if dev.Type == CUDAType {
 		return DeviceDefaults{Threads: min(2, n), Workers: min(8, n), ChannelsLast: prefersChannelsLast(dev)}
 	}
 	return DeviceDefaults{Threads: n, Workers: n, ChannelsLast: prefersChannelsLast(dev)}
 }
 
 // prefersChannelsLast is the layout choice behind DeviceDefaults.ChannelsLast.
-func prefersChannelsLast(dev torch.Device) bool { return dev.Type == torch.CPUType }
+func prefersChannelsLast(dev Device) bool { return dev.Type == CPUType }

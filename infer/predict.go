@@ -1,12 +1,10 @@
-package trainer
+package infer
 
 import (
-	"context"
 	"fmt"
 	"image"
 	"os"
 
-	"github.com/sirupsen/logrus"
 	"golang.org/x/image/draw"
 
 	// Decoders for Predict's image files.
@@ -19,91 +17,6 @@ import (
 	"gotrain/torch/nn"
 	"gotrain/transforms"
 )
-
-// LoadNet builds a network and loads weights into it from a checkpoint,
-// state_dict or TorchScript file. A checkpoint names its network; name may
-// be empty then, and must agree with it otherwise. For other files name
-// picks the network (empty means model.Default).
-func LoadNet(path, name string, log *logrus.Logger) (*model.Net, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
-	}
-	ts, ckModel, err := readWeights(path)
-	if err != nil {
-		return nil, err
-	}
-	if ckModel != "" {
-		if name != "" && name != ckModel {
-			freeNamed(ts)
-			return nil, fmt.Errorf("%s is a checkpoint of model %q, not %q", path, ckModel, name)
-		}
-		name = ckModel
-	}
-	if name == "" {
-		name = model.Default
-	}
-	net, err := model.New(name, model.Options{})
-	if err != nil {
-		freeNamed(ts)
-		return nil, err
-	}
-	if err := loadWeights(net, ts, path, log); err != nil {
-		nn.Free(net)
-		return nil, err
-	}
-	nn.SetTraining(net, false)
-	return net, nil
-}
-
-// Evaluation is the outcome of Evaluate.
-type Evaluation struct {
-	Loss      float64
-	Correct   int
-	Total     int
-	Confusion [][]int // [true][predicted]
-}
-
-// Accuracy returns the accuracy in percent.
-func (e *Evaluation) Accuracy() float64 { return 100 * float64(e.Correct) / float64(max(e.Total, 1)) }
-
-// ClassAccuracy returns the accuracy of each class in percent.
-func (e *Evaluation) ClassAccuracy() []float64 {
-	out := make([]float64, len(e.Confusion))
-	for c, row := range e.Confusion {
-		n := 0
-		for _, v := range row {
-			n += v
-		}
-		out[c] = 100 * float64(row[c]) / float64(max(n, 1))
-	}
-	return out
-}
-
-// Evaluate runs net over a test set on dev, feeding channels-last images on
-// the CPU (see DeviceDefaults).
-func Evaluate(ctx context.Context, net *model.Net, set *dataset.Set, dev torch.Device, batch, workers int) (*Evaluation, error) {
-	if err := nn.To(net, dev); err != nil {
-		return nil, err
-	}
-	l, err := dataset.NewLoader(set, transforms.SeedTest(), dataset.LoaderConfig{BatchSize: batch, Workers: workers})
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
-	r, err := evaluate(net, l, dev, prefersChannelsLast(dev), false)
-	if err != nil {
-		return nil, err
-	}
-	return &Evaluation{Loss: r.Loss, Correct: r.Correct, Total: r.Total, Confusion: r.Confusion}, nil
-}
-
-// LoadTestSet reads the test split from a data location as a run does
-// (empty means ./data, downloaded if missing), keeping limit images (0: all).
-func LoadTestSet(ctx context.Context, data string, limitN, workers int, log *logrus.Logger) (*dataset.Set, error) {
-	cfg := Config{Data: data, Workers: workers, TestLimit: limitN}
-	_, test, err := loadData(ctx, cfg, log, dataset.WithTestOnly())
-	return test, err
-}
 
 // Prediction is a class and its probability.
 type Prediction struct {

@@ -1,8 +1,9 @@
-package trainer
+package progress
 
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -103,15 +104,6 @@ func TestFormatInterval(t *testing.T) {
 	}
 }
 
-func TestSeedLogLines(t *testing.T) {
-	if got, want := TrainDescription(1.54084, 390, 100*13744.0/40000), "Loss=1.5408 Batch_id=390 Accuracy=34.36"; got != want {
-		t.Errorf("TrainDescription = %q, want %q", got, want)
-	}
-	if got, want := EvalSummary(1.58219, 4131, 10000), "Test set: Average loss: 1.5822, Accuracy: 4131/10000 (41.31%)"; got != want {
-		t.Errorf("EvalSummary = %q, want %q", got, want)
-	}
-}
-
 // fakeClock advances only when told to.
 type fakeClock struct{ t time.Time }
 
@@ -122,10 +114,10 @@ func TestProgressBarPipeWritesOnlyFinalLine(t *testing.T) {
 	start := time.Unix(1000, 0)
 	clk := &fakeClock{t: start}
 	var buf bytes.Buffer
-	p := NewProgressBar(&buf, ProgressConfig{Total: 391, Now: clk.now})
+	p := New(&buf, Config{Total: 391, Now: clk.now})
 	for i := range 391 {
 		clk.advance(secs(329.0 / 391))
-		p.SetDescription(TrainDescription(1.5408, i, 34.36))
+		p.SetDescription(fmt.Sprintf("Loss=1.5408 Batch_id=%d Accuracy=34.36", i))
 		p.Update(1)
 		if buf.Len() != 0 {
 			t.Fatalf("pipe mode wrote %q during the epoch (batch %d)", buf.String(), i)
@@ -147,7 +139,7 @@ func TestProgressBarPipeWritesOnlyFinalLine(t *testing.T) {
 func TestProgressBarTerminalRedrawRate(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	var buf bytes.Buffer
-	p := NewProgressBar(&buf, ProgressConfig{Total: 100, IsTerminal: true, Now: clk.now})
+	p := New(&buf, Config{Total: 100, IsTerminal: true, Now: clk.now})
 	// 100 updates 30 ms apart over 3 s: with a 100 ms limit, at most one
 	// redraw per 100 ms (plus the initial draw and the final line).
 	for range 100 {
@@ -177,7 +169,7 @@ func TestProgressBarTerminalRedrawRate(t *testing.T) {
 func TestProgressBarTerminalPadsShorterLine(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1000, 0)}
 	var buf bytes.Buffer
-	p := NewProgressBar(&buf, ProgressConfig{Total: 10, IsTerminal: true, Now: clk.now})
+	p := New(&buf, Config{Total: 10, IsTerminal: true, Now: clk.now})
 	p.SetDescription("a long description")
 	clk.advance(time.Second)
 	p.Update(1)
@@ -198,7 +190,7 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestProgressBarWriteError(t *testing.T) {
-	p := NewProgressBar(failWriter{}, ProgressConfig{Total: 3})
+	p := New(failWriter{}, Config{Total: 3})
 	p.Update(3)
 	if err := p.Close(); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("Close = %v, want the write error", err)

@@ -1,18 +1,16 @@
-package trainer
+package torch
 
 import (
 	"runtime"
 	"testing"
-
-	"gotrain/torch"
 )
 
-func TestDefaultsFor(t *testing.T) {
+func TestDeviceDefaultsFor(t *testing.T) {
 	n := runtime.NumCPU()
 	cpu := DeviceDefaults{Threads: n, Workers: n, ChannelsLast: true}
 	cuda := DeviceDefaults{Threads: min(2, n), Workers: min(8, n), ChannelsLast: false}
 	auto := cpu
-	if torch.CUDAIsAvailable() {
+	if CUDAIsAvailable() {
 		auto = cuda
 	}
 	for _, c := range []struct {
@@ -26,8 +24,8 @@ func TestDefaultsFor(t *testing.T) {
 		{"", auto},
 		{"tpu", cpu}, // not a device: left to ResolveDevice to report
 	} {
-		if got := DefaultsFor(c.device); got != c.want {
-			t.Errorf("DefaultsFor(%q) = %+v, want %+v", c.device, got, c.want)
+		if got := DeviceDefaultsFor(c.device); got != c.want {
+			t.Errorf("DeviceDefaultsFor(%q) = %+v, want %+v", c.device, got, c.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package trainer
+package metrics
 
 import (
 	"encoding/json"
@@ -13,8 +13,8 @@ import (
 	"gotrain/internal/testdir"
 )
 
-func sampleHistory() []EpochMetrics {
-	return []EpochMetrics{
+func sampleHistory() []Epoch {
+	return []Epoch{
 		{Epoch: 1, TrainLoss: 1.5408123456789, TrainAcc: 34.36, TestLoss: 1.5822, TestAcc: 41.31,
 			LR: 0.0123456789012345, EpochSeconds: 329.5, TrainSeconds: 300.25, TestSeconds: 29.25, ImagesPerSec: 166.527893},
 		{Epoch: 2, TrainLoss: 1.2422, TrainAcc: 51.72, TestLoss: 1.668, TestAcc: 39.83,
@@ -27,10 +27,10 @@ func TestMetricsCSVRoundTrip(t *testing.T) {
 	path := filepath.Join(dir, "metrics.csv")
 	h := sampleHistory()
 	h[1].TestLoss = math.Inf(1)
-	if err := WriteMetricsCSV(path, h); err != nil {
+	if err := WriteCSV(path, h); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadMetricsCSV(path)
+	got, err := ReadCSV(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,10 +50,10 @@ func TestMetricsCSVRoundTrip(t *testing.T) {
 	}
 
 	// Each write replaces the whole history.
-	if err := WriteMetricsCSV(path, h[:1]); err != nil {
+	if err := WriteCSV(path, h[:1]); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := ReadMetricsCSV(path); err != nil || len(got) != 1 {
+	if got, err := ReadCSV(path); err != nil || len(got) != 1 {
 		t.Errorf("after rewrite: %d records, %v", len(got), err)
 	}
 	testdir.AssertOnly(t, dir, "metrics.csv")
@@ -71,8 +71,8 @@ func TestMetricsCSVRejectsBadInput(t *testing.T) {
 		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ReadMetricsCSV(path); err == nil || !strings.Contains(err.Error(), path) {
-			t.Errorf("%s: ReadMetricsCSV error = %v, want an error naming the file", name, err)
+		if _, err := ReadCSV(path); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: ReadCSV error = %v, want an error naming the file", name, err)
 		}
 	}
 }
@@ -81,10 +81,10 @@ func TestMetricsJSONRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "metrics.json")
 	h := sampleHistory()
-	if err := WriteMetricsJSON(path, h); err != nil {
+	if err := WriteJSON(path, h); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadMetricsJSON(path)
+	got, err := ReadJSON(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,14 +121,14 @@ func TestMetricsJSONNonFinite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "metrics.json")
 	h := sampleHistory()
 	h[1].TrainLoss, h[1].TestLoss = math.NaN(), math.Inf(1)
-	if err := WriteMetricsJSON(path, h); err != nil {
+	if err := WriteJSON(path, h); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(path)
 	if !json.Valid(data) || !strings.Contains(string(data), `"train_loss": null`) {
 		t.Errorf("NaN not written as null:\n%s", data)
 	}
-	got, err := ReadMetricsJSON(path)
+	got, err := ReadJSON(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestMetricsJSONNonFinite(t *testing.T) {
 
 func TestMetricsJSONEmpty(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "metrics.json")
-	if err := WriteMetricsJSON(path, nil); err != nil {
+	if err := WriteJSON(path, nil); err != nil {
 		t.Fatal(err)
 	}
 	if data, _ := os.ReadFile(path); strings.TrimSpace(string(data)) != "[]" {
@@ -149,7 +149,7 @@ func TestMetricsJSONEmpty(t *testing.T) {
 
 func TestMetricsWriteIntoMissingDirectory(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "missing")
-	for _, write := range []func(string, []EpochMetrics) error{WriteMetricsCSV, WriteMetricsJSON} {
+	for _, write := range []func(string, []Epoch) error{WriteCSV, WriteJSON} {
 		path := filepath.Join(dir, "metrics")
 		err := write(path, sampleHistory())
 		if err == nil || !strings.Contains(err.Error(), path) || !errors.Is(err, os.ErrNotExist) {
@@ -158,5 +158,24 @@ func TestMetricsWriteIntoMissingDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the missing directory now exists: %v", err)
+	}
+}
+
+func TestConfusionMatrix(t *testing.T) {
+	targets := []int{0, 0, 1, 2, 2, 2}
+	preds := []int{0, 1, 1, 2, 0, 2}
+	got, err := ConfusionMatrix(3, targets, preds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]int{{1, 1, 0}, {0, 1, 0}, {1, 0, 2}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ConfusionMatrix = %v, want %v", got, want)
+	}
+	if _, err := ConfusionMatrix(3, []int{0, 3}, []int{0, 0}); err == nil {
+		t.Error("label 3 of 3 classes accepted")
+	}
+	if _, err := ConfusionMatrix(3, []int{0}, []int{0, 0}); err == nil {
+		t.Error("length mismatch accepted")
 	}
 }

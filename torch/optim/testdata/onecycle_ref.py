@@ -1,4 +1,4 @@
-"""Reference values for trainer's OneCycleLR tests, from PyTorch itself.
+"""Reference values for optim's OneCycleLR tests, from PyTorch itself.
 
 Reads a JSON list of OneCycleLR keyword-argument dicts on stdin. For each it
 builds an SGD optimizer over a dummy parameter, wraps it in

@@ -1,0 +1,157 @@
+// Package infer runs networks forward on data without training them: the
+// test pass (Evaluate), used by the training loop after every epoch and by
+// the evaluate command, and the classification of image files (Predict).
+// It also holds the two steps a training step shares with a test pass:
+// a loader batch to tensors (BatchTensors) and the forward pass with its
+// loss (ForwardLoss).
+package infer
+
+import (
+	"context"
+	"time"
+
+	"gotrain/dataset"
+	"gotrain/torch"
+	"gotrain/torch/nn"
+)
+
+// Evaluation is the outcome of Evaluate.
+type Evaluation struct {
+	Loss      float64 // mean cross-entropy
+	Correct   int
+	Total     int
+	Confusion [][]int // [true][predicted]
+	Seconds   float64 // wall time of the pass
+}
+
+// Accuracy returns the accuracy in percent.
+func (e *Evaluation) Accuracy() float64 { return 100 * float64(e.Correct) / float64(max(e.Total, 1)) }
+
+// ClassAccuracy returns the accuracy of each class in percent.
+func (e *Evaluation) ClassAccuracy() []float64 {
+	out := make([]float64, len(e.Confusion))
+	for c, row := range e.Confusion {
+		n := 0
+		for _, v := range row {
+			n += v
+		}
+		out[c] = 100 * float64(row[c]) / float64(max(n, 1))
+	}
+	return out
+}
+
+// Evaluate is a test pass: it runs m (already on dev) in evaluation mode
+// without autograd (and under CPU autocast if autocast is set) over every
+// batch of the loader, channels-last if channelsLast is set, and returns
+// the mean loss, accuracy and confusion matrix. It leaves m in training
+// mode, for the training loop that calls it after every epoch.
+func Evaluate(m nn.Module, loader *dataset.Loader, dev torch.Device, channelsLast, autocast bool) (*Evaluation, error) {
+	start := time.Now()
+	nn.SetTraining(m, false)
+	defer nn.SetTraining(m, true)
+	res := &Evaluation{Confusion: make([][]int, len(dataset.Classes))}
+	for i := range res.Confusion {
+		res.Confusion[i] = make([]int, len(dataset.Classes))
+	}
+	var lossSum float64
+	err := torch.NoGrad(func() error {
+		for b, err := range loader.Epoch(context.Background(), 0) {
+			if err != nil {
+				return err
+			}
+			err := func() error {
+				defer b.Release()
+				s := torch.NewScope()
+				defer s.Close()
+				x, y, err := BatchTensors(b, dev, channelsLast)
+				if err != nil {
+					return err
+				}
+				logits, loss, err := ForwardLoss(m, x, y, torch.ReduceSum, 0, autocast)
+				if err != nil {
+					return err
+				}
+				l, err := loss.Item()
+				if err != nil {
+					return err
+				}
+				lossSum += l
+				pred, err := logits.Argmax(1, false)
+				if err != nil {
+					return err
+				}
+				p, err := torch.ToSlice[int64](pred)
+				if err != nil {
+					return err
+				}
+				for i, t := range b.Y[:b.N] {
+					res.Confusion[t][p[i]]++
+					if p[i] == t {
+						res.Correct++
+					}
+				}
+				res.Total += b.N
+				return nil
+			}()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Loss = lossSum / float64(max(res.Total, 1))
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// ForwardLoss runs m on x and the cross-entropy of its logits against y,
+// under CPU autocast when autocast is set: the forward pass of both a
+// training step and a test pass.
+func ForwardLoss(m nn.Module, x, y *torch.Tensor, reduction torch.Reduction, labelSmoothing float64, autocast bool) (logits, loss *torch.Tensor, err error) {
+	f := func() error {
+		if logits, err = m.Forward(x); err != nil {
+			return err
+		}
+		loss, err = torch.CrossEntropy(logits, y, reduction, labelSmoothing)
+		return err
+	}
+	if autocast {
+		err = torch.AutocastCPU(f)
+	} else {
+		err = f()
+	}
+	return logits, loss, err
+}
+
+// BatchTensors copies a loader batch into tensors on dev (through pinned
+// memory and an asynchronous copy on CUDA).
+func BatchTensors(b *dataset.Batch, dev torch.Device, channelsLast bool) (x, y *torch.Tensor, err error) {
+	from := torch.FromSlice[float32]
+	fromY := torch.FromSlice[int64]
+	if dev.Type == torch.CUDAType {
+		from, fromY = torch.FromSlicePinned[float32], torch.FromSlicePinned[int64]
+	}
+	if x, err = from(b.X, int64(b.N), 3, dataset.Height, dataset.Width); err != nil {
+		return nil, nil, err
+	}
+	if y, err = fromY(b.Y); err != nil {
+		return nil, nil, err
+	}
+	if dev.Type == torch.CUDAType {
+		if x, err = x.To(dev, true); err != nil {
+			return nil, nil, err
+		}
+		if y, err = y.To(dev, true); err != nil {
+			return nil, nil, err
+		}
+	}
+	if channelsLast {
+		if x, err = x.ChannelsLast(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return x, y, nil
+}
