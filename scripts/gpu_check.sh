@@ -187,7 +187,8 @@ if [ "$LIBTORCH" != /usr ] && [ "$LIBTORCH" = "$PY_TORCH_DIR" ]; then
 	MAKE_ARGS+=("CXX11_ABI=$(tinfo cxx11_abi)")
 fi
 t0=$(now_ns)
-make -j"$(nproc)" "${MAKE_ARGS[@]}" 2>&1 | tee "$OUT/build.log"
+echo "+ make -j$(nproc) ${MAKE_ARGS[*]}" > "$OUT/build.log" # says what ran, even when make has nothing to do
+make -j"$(nproc)" "${MAKE_ARGS[@]}" 2>&1 | tee -a "$OUT/build.log"
 rc=${PIPESTATUS[0]}
 if [ "$rc" -ne 0 ] && grep -q 'C++20 or later' "$OUT/build.log"; then
 	# Newer PyTorch headers may refuse C++17: retry with the Makefile's CXXSTD.
