@@ -36,14 +36,46 @@ CXXFLAGS ?= -O2
 CXXFLAGS += -std=$(CXXSTD) -fPIC -Wall -Wno-unused-parameter -D_GLIBCXX_USE_CXX11_ABI=$(CXX11_ABI) $(TORCH_INC)
 LDLIBS   := $(TORCH_LIB) -ltorch -ltorch_cpu -lc10
 
+# c10d's Gloo backend (torch/distributed). ProcessGroupGloo.hpp is empty
+# unless USE_C10D_GLOO is defined, and it includes Gloo's headers: Debian
+# ships them in libgloo-dev (which libtorch-dev does not pull in), PyTorch
+# installs may lack them (then point GLOO_INC at a copy of the headers of
+# the Gloo that libtorch was built with: GLOO_INC/gloo/algorithm.h). Without
+# them the library is built anyway and torch/distributed says it has no Gloo.
+GLOO_INC ?=
+ifneq ($(GLOO_INC),)
+HAVE_GLOO := $(wildcard $(GLOO_INC)/gloo/algorithm.h)
+CXXFLAGS_DIST += -isystem $(GLOO_INC)
+else
+HAVE_GLOO := $(wildcard $(LIBTORCH)/include/gloo/algorithm.h)
+endif
+ifneq ($(HAVE_GLOO),)
+CXXFLAGS_DIST += -DUSE_C10D_GLOO -DCT_HAVE_GLOO
+else
+$(warning torch/distributed: no Gloo headers under $(or $(GLOO_INC),$(LIBTORCH)/include) (install libgloo-dev, or set GLOO_INC); building without ProcessGroupGloo)
+endif
+
+# c10d's NCCL backend, only for a CUDA libtorch with NCCL's header
+# (PyTorch's wheels take it from the nvidia-nccl package beside torch);
+# `make HAVE_NCCL=` builds without it.
+NCCL_INC ?= $(LIBTORCH)/../nvidia/nccl/include
+CUDA_HOME ?= /usr/local/cuda
+HAVE_NCCL := $(and $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),$(wildcard $(NCCL_INC)/nccl.h))
+ifneq ($(HAVE_NCCL),)
+CXXFLAGS_DIST += -DUSE_C10D_NCCL -DCT_HAVE_NCCL -isystem $(NCCL_INC) -isystem $(CUDA_HOME)/include
+endif
+
 CSRC := $(wildcard torch/csrc/*.cpp)
+ifeq ($(HAVE_NCCL),)
+CSRC := $(filter-out torch/csrc/distributed_nccl.cpp,$(CSRC))
+endif
 OBJS := $(patsubst torch/csrc/%.cpp,$(BUILD)/obj/%.o,$(CSRC))
 
 # The compiler, flags and libraries of the last build: rewritten only when
 # they change (another LIBTORCH, CXX11_ABI or CXXSTD), which then rebuilds
 # the library instead of keeping one built against another libtorch.
 FLAGS_STAMP := $(BUILD)/flags
-BUILD_FLAGS := $(CXX) $(CXXFLAGS) $(LDLIBS)
+BUILD_FLAGS := $(CXX) $(CXXFLAGS) $(CXXFLAGS_DIST) $(LDLIBS)
 
 .PHONY: all lib trainer test vet clean FORCE
 
@@ -58,6 +90,9 @@ $(FLAGS_STAMP): FORCE
 $(BUILD)/obj/%.o: torch/csrc/%.cpp torch/csrc/ctorch.h torch/csrc/internal.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/distributed.o $(BUILD)/obj/distributed_nccl.o: torch/csrc/ctorch_dist.h torch/csrc/dist_internal.h
+$(BUILD)/obj/distributed.o $(BUILD)/obj/distributed_nccl.o: CXXFLAGS += $(CXXFLAGS_DIST)
 
 $(BUILD)/libctorch.so: $(OBJS) $(FLAGS_STAMP)
 	$(CXX) -shared -o $@ $(OBJS) $(LDLIBS)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the build dependencies from Debian (libtorch 1.13 for CPU, a C++
+# Installs the build dependencies from Debian (libtorch 1.13 for CPU, the Gloo
+# headers torch/distributed needs (libtorch-dev does not pull them in), a C++
 # compiler, make) and builds build/libctorch.so and bin/trainer.
 #   scripts/setup.sh               build dependencies, then `make`
 #   scripts/setup.sh --test-deps   also PyTorch, torchvision, numpy, PIL and
@@ -8,7 +9,7 @@
 #                                  TensorBoard event files back
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(g++ make libtorch-dev)
+pkgs=(g++ make libtorch-dev libgloo-dev)
 if [[ "${1:-}" == "--test-deps" ]]; then
   pkgs+=(python3-torch python3-torchvision python3-numpy python3-pil python3-opencv
     protobuf-compiler python3-protobuf)
