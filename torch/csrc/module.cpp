@@ -1,6 +1,7 @@
 // module.cpp: TorchScript modules behind the ctorch C ABI: load files saved by
 // Python's torch.jit.save, read their named parameters and buffers, and build
-// and save modules whose forward is defined from TorchScript source.
+// modules whose forward is defined from TorchScript source and serialize them
+// to memory (the Go side writes the file).
 #include <torch/script.h>
 
 #include <sstream>
