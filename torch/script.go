@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"fmt"
+	"io"
 	"unsafe"
 )
 
@@ -101,15 +102,37 @@ func (m *ScriptModule) Define(source string) error {
 	return goError("define", C.ct_module_define(h, cs))
 }
 
-// Save writes the module to path in TorchScript's format.
-func (m *ScriptModule) Save(path string) error {
+// Save writes the module to w in TorchScript's format, as torch.jit.save
+// does to a file object. The archive is built in memory first, so a failing
+// w (a full disk, say) is an ordinary error; write files through
+// internal/atomicfile.
+func (m *ScriptModule) Save(w io.Writer) error {
 	h, err := m.handle("save")
 	if err != nil {
 		return err
 	}
-	cp := C.CString(path)
-	defer C.free(unsafe.Pointer(cp))
-	return goError("jit save "+path, C.ct_module_save(h, cp))
+	var data unsafe.Pointer
+	var size C.size_t
+	if err := goError("jit save", C.ct_module_save_bytes(h, &data, &size)); err != nil {
+		return err
+	}
+	defer C.free(data)
+	// w must not retain the slice (io.Writer's contract), so it may view
+	// the C buffer directly. Its error is returned as it is.
+	_, err = w.Write(unsafe.Slice((*byte)(data), int(size)))
+	return err
+}
+
+// RegisterBool adds a bool attribute, neither parameter nor buffer, such
+// as the "training" flag that train(), eval() and self.training use.
+func (m *ScriptModule) RegisterBool(name string, v bool) error {
+	h, err := m.handle("register")
+	if err != nil {
+		return err
+	}
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	return goError("register "+name, C.ct_module_register_bool(h, cn, cbool(v)))
 }
 
 // SetTraining switches the module and its submodules between train and eval mode.

@@ -1,9 +1,12 @@
 package torch
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -92,4 +95,63 @@ class SparseBuffer(torch.nn.Module):
 			t.Errorf("%d tensors live after the failed call, %d before", n, before)
 		}
 	})
+}
+
+// errWriter fails every write with err.
+type errWriter struct{ err error }
+
+func (w errWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// TestScriptModuleSave saves a module built here into memory and loads the
+// bytes back from a file; a failing writer's error comes back as it is.
+func TestScriptModuleSave(t *testing.T) {
+	m, err := NewScriptModule("__torch__.Scale", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	w := Must(FromSlice([]float32{2, 3}))
+	defer w.Free()
+	if err := m.Register("w", w, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RegisterBool("training", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Define("def forward(self, x):\n  if self.training:\n    return x\n  return x * self.w\n"); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := m.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "scale.pt")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadScript(path, CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Free()
+	x := Must(FromSlice([]float32{1, 1}))
+	defer x.Free()
+	for _, c := range []struct {
+		training bool
+		want     []float32
+	}{{false, []float32{2, 3}}, {true, []float32{1, 1}}} {
+		if err := back.SetTraining(c.training); err != nil {
+			t.Fatal(err)
+		}
+		y := Must(back.Forward(x))
+		if got := Must(ToSlice[float32](y)); !slices.Equal(got, c.want) {
+			t.Errorf("training %v: forward gave %v, want %v", c.training, got, c.want)
+		}
+		y.Free()
+	}
+
+	boom := errors.New("boom")
+	if err := m.Save(errWriter{boom}); !errors.Is(err, boom) {
+		t.Errorf("Save to a failing writer: %v, want boom", err)
+	}
 }

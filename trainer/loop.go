@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -334,40 +333,7 @@ func (r *run) export() error {
 	if err := torch.Save(filepath.Join(r.cfg.Out, StateDictFile), nn.StateDict(r.net)); err != nil {
 		return err
 	}
-	return ExportTorchScript(r.net, filepath.Join(r.cfg.Out, TorchScriptFile))
-}
-
-// ExportTorchScript saves m, in evaluation mode and on the CPU, as a
-// TorchScript file for Python's torch.jit.load. The file appears whole or
-// not at all.
-func ExportTorchScript(m nn.Module, path string) error {
-	nn.SetTraining(m, false)
-	sm, err := nn.Script(m)
-	if err != nil {
-		return err
-	}
-	defer sm.Free()
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	// CreateTemp makes the file 0600; the export is for sharing, as the
-	// other outputs (internal/atomicfile) are 0644.
-	err = tmp.Chmod(0o644)
-	tmp.Close()
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := sm.Save(tmp.Name()); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return nn.SaveTorchScript(filepath.Join(r.cfg.Out, TorchScriptFile), r.net)
 }
 
 // round4 rounds v to 4 decimals for the log; NaN and infinities stay as

@@ -279,7 +279,7 @@ func exportCommand(log *logrus.Logger) *cli.Command {
 				}
 			}
 			if format == "torchscript" {
-				err = trainer.ExportTorchScript(net, out)
+				err = nn.SaveTorchScript(out, net)
 			} else {
 				err = torch.Save(out, nn.StateDict(net))
 			}

@@ -326,7 +326,7 @@ func TestBadInput(t *testing.T) {
 		{"weights of another model", []string{"-model", "sepnet", "-init-from", filepath.Join(seedOut, trainer.StateDictFile), "-data", "/nonexistent/cifar", "-out", t.TempDir()}, 1, "c1.0.weight has shape [16 3 3 3] in the file, [32 3 3 3] in the model"},
 		{"corrupt weights", []string{"evaluate", "-weights", garbage}, 1, "cifar.tar.gz"},
 		{"evaluate with no threads", []string{"evaluate", "-weights", ckpt, "-threads", "0"}, 2, "threads must be at least 1, got 0"},
-		{"export where no file can be made", []string{"export", "-weights", ckpt, "-format", "torchscript", "-o", "/proc/m.pt"}, 1, "writing /proc/m.pt"},
+		{"export where no file can be made", []string{"export", "-weights", ckpt, "-format", "torchscript", "-o", "/proc/m.pt"}, 1, "write /proc/m.pt"},
 		{"export under a file", []string{"export", "-weights", ckpt, "-format", "torchscript", "-o", filepath.Join(garbage, "m.pt")}, 1, filepath.Join(garbage, "m.pt")},
 		{"predict without images", []string{"predict", "-weights", ckpt}, 2, "no image files"},
 		{"predict missing image", []string{"predict", "-weights", ckpt, "/nonexistent.png"}, 1, "/nonexistent.png"},

@@ -2,7 +2,9 @@
 package testdir
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"testing"
 )
@@ -31,4 +33,26 @@ func AssertOnly(t testing.TB, dir string, names ...string) {
 	if !slices.Equal(got, want) {
 		t.Errorf("%s holds %q, want %q", dir, got, want)
 	}
+}
+
+// SmallTmpfs mounts a tmpfs of size bytes (rounded up to whole pages) on a
+// new temporary folder and returns the folder; it is unmounted when the
+// test ends. Writing more than size there fails with ENOSPC, as on a full
+// disk. The test is skipped where mounting is not allowed (not root, or no
+// CAP_SYS_ADMIN in a container).
+func SmallTmpfs(t testing.TB, size int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: mounting a small tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("skipping: cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
 }

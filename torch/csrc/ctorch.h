@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Bump on any change to this header; the Go side refuses a mismatch. */
-#define CT_ABI_VERSION 12
+#define CT_ABI_VERSION 13
 
 typedef struct ct_tensor_s *ct_tensor;
 typedef struct ct_module_s *ct_module;
@@ -196,6 +196,14 @@ ct_error ct_module_forward(ct_module m, ct_tensor x, ct_tensor *out);
  * *names and *tensors are malloc'd arrays of *n entries; each name is malloc'd.
  * Fails, allocating nothing, if any of them is not a dense, strided tensor. */
 ct_error ct_module_named_tensors(ct_module m, int buffers, char ***names, ct_tensor **tensors, int *n);
+
+/* ---- TorchScript export: modes and in-memory save ---- */
+/* Adds a bool attribute (neither parameter nor buffer) to the module's class,
+ * such as "training", which train()/eval() and self.training use. */
+ct_error ct_module_register_bool(ct_module m, const char *name, int value);
+/* Serializes the module as torch.jit.save does, into memory only: *data is a
+ * malloc'd buffer of *size bytes that the caller frees. No file is touched. */
+ct_error ct_module_save_bytes(ct_module m, void **data, size_t *size);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,10 @@
 // module.cpp: TorchScript modules behind the ctorch C ABI: load files saved by
 // Python's torch.jit.save, read their named parameters and buffers, and build
-// and save modules whose forward is defined from TorchScript source.
+// modules whose forward is defined from TorchScript source and serialize them
+// to memory (the Go side writes the file).
 #include <torch/script.h>
 
+#include <sstream>
 #include <vector>
 
 #include "internal.h"
@@ -114,6 +116,29 @@ ct_error ct_module_named_tensors(ct_module m, int buffers, char ***names, ct_ten
   *names = ns;
   *tensors = ts;
   *n = static_cast<int>(k);
+  CT_CATCH
+}
+
+ct_error ct_module_register_bool(ct_module m, const char *name, int value) {
+  CT_TRY
+  m->m.register_attribute(name, c10::BoolType::get(), value != 0);
+  CT_CATCH
+}
+
+ct_error ct_module_save_bytes(ct_module m, void **data, size_t *size) {
+  CT_TRY
+  // The archive is built in memory so that no libtorch write path meets the
+  // disk: a full disk there throws from a destructor and aborts the process.
+  // The caller writes the bytes.
+  std::ostringstream os;
+  m->m.save(os);
+  if (!os) throw std::runtime_error("serializing the module failed");
+  std::string s = os.str();
+  void *p = std::malloc(s.empty() ? 1 : s.size());
+  if (p == nullptr) throw std::bad_alloc();
+  std::memcpy(p, s.data(), s.size());
+  *data = p;
+  *size = s.size();
   CT_CATCH
 }
 

@@ -72,3 +72,15 @@ func (m *BatchNorm2d) Buffers() []NamedTensor {
 
 // SetTraining switches between batch and running statistics.
 func (m *BatchNorm2d) SetTraining(training bool) { m.training = training }
+
+// TorchScript gives forward for export (see Script): like
+// torch.nn.BatchNorm2d's, it counts the batch and normalizes with batch
+// statistics, updating the running ones, while training, and uses the
+// running statistics in evaluation.
+func (m *BatchNorm2d) TorchScript() (class, source string) {
+	return "BatchNorm2d", fmt.Sprintf(`def forward(self, x):
+  if self.training:
+    self.num_batches_tracked.add_(1)
+  return torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, self.training, %s, %s, True)
+`, scriptFloat(m.Momentum), scriptFloat(m.Eps))
+}

@@ -89,3 +89,10 @@ func (m *Conv2d) OutputSize(h, w int64) (int64, int64) {
 	}
 	return out(h, 0), out(w, 1)
 }
+
+// TorchScript gives forward for export (see Script).
+func (m *Conv2d) TorchScript() (class, source string) {
+	c := m.Config
+	return "Conv2d", fmt.Sprintf("def forward(self, x):\n  return torch.conv2d(x, self.weight, %s, %s, %s, %s, %d)\n",
+		scriptBias(m.Bias), scriptInts(c.Stride), scriptInts(c.Padding), scriptInts(c.Dilation), c.Groups)
+}

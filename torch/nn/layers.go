@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"gotrain/torch"
 )
@@ -54,11 +55,21 @@ func (m *Linear) Parameters() []NamedTensor {
 // Buffers returns nothing: Linear has no buffers.
 func (m *Linear) Buffers() []NamedTensor { return nil }
 
+// TorchScript gives forward for export (see Script).
+func (m *Linear) TorchScript() (class, source string) {
+	return "Linear", fmt.Sprintf("def forward(self, x):\n  return torch.linear(x, self.weight, %s)\n", scriptBias(m.Bias))
+}
+
 // ReLU is torch.nn.ReLU.
 type ReLU struct{}
 
 // Forward returns max(x, 0).
 func (ReLU) Forward(x *torch.Tensor) (*torch.Tensor, error) { return torch.Relu(x) }
+
+// TorchScript gives forward for export (see Script).
+func (ReLU) TorchScript() (class, source string) {
+	return "ReLU", "def forward(self, x):\n  return torch.relu(x)\n"
+}
 
 // Dropout is torch.nn.Dropout: active only in training mode.
 type Dropout struct {
@@ -82,12 +93,23 @@ func (m *Dropout) Forward(x *torch.Tensor) (*torch.Tensor, error) {
 // SetTraining turns dropout on (true) or off.
 func (m *Dropout) SetTraining(training bool) { m.training = training }
 
+// TorchScript gives forward for export (see Script): dropout while
+// training, the identity in evaluation.
+func (m *Dropout) TorchScript() (class, source string) {
+	return "Dropout", fmt.Sprintf("def forward(self, x):\n  return torch.dropout(x, %s, self.training)\n", scriptFloat(m.P))
+}
+
 // AdaptiveAvgPool2d is torch.nn.AdaptiveAvgPool2d((H, W)).
 type AdaptiveAvgPool2d struct{ OutputSize [2]int64 }
 
 // Forward averages x down to OutputSize.
 func (m AdaptiveAvgPool2d) Forward(x *torch.Tensor) (*torch.Tensor, error) {
 	return torch.AdaptiveAvgPool2d(x, m.OutputSize[0], m.OutputSize[1])
+}
+
+// TorchScript gives forward for export (see Script).
+func (m AdaptiveAvgPool2d) TorchScript() (class, source string) {
+	return "AdaptiveAvgPool2d", fmt.Sprintf("def forward(self, x):\n  return torch.adaptive_avg_pool2d(x, %s)\n", scriptInts(m.OutputSize))
 }
 
 // Flatten is torch.nn.Flatten (start 1, end -1 by default in NewFlatten).
@@ -98,6 +120,11 @@ func NewFlatten() Flatten { return Flatten{Start: 1, End: -1} }
 
 // Forward merges dimensions Start..End.
 func (m Flatten) Forward(x *torch.Tensor) (*torch.Tensor, error) { return x.Flatten(m.Start, m.End) }
+
+// TorchScript gives forward for export (see Script).
+func (m Flatten) TorchScript() (class, source string) {
+	return "Flatten", fmt.Sprintf("def forward(self, x):\n  return torch.flatten(x, %d, %d)\n", m.Start, m.End)
+}
 
 // Sequential is torch.nn.Sequential: children named "0", "1", ... run in order.
 type Sequential struct{ Layers []Module }
@@ -124,4 +151,15 @@ func (m *Sequential) Children() []Child {
 		cs[i] = Child{strconv.Itoa(i), l}
 	}
 	return cs
+}
+
+// TorchScript gives forward for export (see Script): each layer in turn.
+func (m *Sequential) TorchScript() (class, source string) {
+	var b strings.Builder
+	b.WriteString("def forward(self, x):\n")
+	for _, c := range m.Children() {
+		fmt.Fprintf(&b, "  x = %s(x)\n", ChildRef(c.Name))
+	}
+	b.WriteString("  return x\n")
+	return "Sequential", b.String()
 }

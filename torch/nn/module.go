@@ -2,6 +2,9 @@
 // layouts and default initialisation (Conv2d, BatchNorm2d, Linear, ...), and
 // the functions that walk a module tree: named parameters and buffers in
 // PyTorch's state_dict order, train/eval mode, device moves and freeing.
+// Each module also gives its forward in TorchScript (Scripter), from which
+// Script and SaveTorchScript build the module tree Python's torch.jit.load
+// reads.
 package nn
 
 import (

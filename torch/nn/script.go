@@ -6,30 +6,79 @@ import (
 	"strconv"
 	"strings"
 
+	"gotrain/internal/atomicfile"
 	"gotrain/torch"
 )
 
 // Scripter is a module that can describe its forward pass in TorchScript,
-// for export. Its source may call its children as self.<name>(x), or
-// getattr(self, "<name>")(x) for names that are not identifiers.
+// for export; every module of this package is one. Its source may call its
+// children through ChildRef, and read self.training, which every scripted
+// module has, to differ between training and evaluation as PyTorch's
+// modules do.
 type Scripter interface {
 	// TorchScript returns the class name and the source of forward.
 	TorchScript() (class, source string)
 }
 
-// Script builds a TorchScript module mirroring m: the same module tree and
-// names, sharing m's parameters and buffers, with forward defined from each
-// module's TorchScript source. Save the result for Python's torch.jit.load.
-// The caller frees it.
+// Script builds a TorchScript module mirroring m, like torch.jit.script of
+// m's PyTorch twin: the same module tree and names, sharing m's parameters
+// and buffers, each module with a training flag and the forward of its
+// TorchScript source. Every module starts in evaluation mode, whatever m's
+// mode; SetTraining(true) switches the tree to training, where BatchNorm2d
+// updates the (shared) running statistics and Dropout drops. The caller
+// frees the result.
 func Script(m Module) (*torch.ScriptModule, error) {
-	return script(m, "model", nil)
+	return script(m, "model", nil, func(t *torch.Tensor) (*torch.Tensor, error) { return t, nil })
 }
 
-func script(m Module, path string, root *torch.ScriptModule) (*torch.ScriptModule, error) {
-	class, src, err := scriptSource(m)
-	if err != nil {
-		return nil, fmt.Errorf("nn: script %s: %w", path, err)
+// SaveTorchScript writes m to path as a TorchScript file for Python's
+// torch.jit.load, as torch.jit.save(torch.jit.script(twin).eval(), path)
+// would for m's PyTorch twin (see Script). The module is in evaluation
+// mode: call train() after loading it to fine-tune. Its tensors are on the
+// CPU whatever m's device (copies are made for the file; m is left as it
+// is). The file appears whole or not at all (internal/atomicfile).
+func SaveTorchScript(path string, m Module) error {
+	return torch.WithScope(func() error {
+		sm, err := script(m, "model", nil, onCPU)
+		if err != nil {
+			return err
+		}
+		defer sm.Free()
+		return atomicfile.Write(path, sm.Save)
+	})
+}
+
+// onCPU returns t if it is on the CPU, else a CPU copy (owned by the
+// current scope) that requires grad as t does.
+func onCPU(t *torch.Tensor) (*torch.Tensor, error) {
+	if t.Device().Type == torch.CPUType {
+		return t, nil
 	}
+	var c *torch.Tensor
+	err := torch.NoGrad(func() error {
+		var err error
+		c, err = t.To(torch.CPU, false)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if t.RequiresGrad() {
+		if err := c.SetRequiresGrad(true); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// script builds the TorchScript module of m, found at path in the tree,
+// registering tensor(t) for each of its tensors t.
+func script(m Module, path string, root *torch.ScriptModule, tensor func(*torch.Tensor) (*torch.Tensor, error)) (*torch.ScriptModule, error) {
+	s, ok := m.(Scripter)
+	if !ok {
+		return nil, fmt.Errorf("nn: script %s: module %T cannot be exported to TorchScript (it has no TorchScript method)", path, m)
+	}
+	class, src := s.TorchScript()
 	sm, err := torch.NewScriptModule("__torch__."+class, root)
 	if err != nil {
 		return nil, err
@@ -38,16 +87,28 @@ func script(m Module, path string, root *torch.ScriptModule) (*torch.ScriptModul
 		sm.Free()
 		return nil, fmt.Errorf("nn: script %s: %w", path, err)
 	}
-	if h, ok := m.(Holder); ok {
-		for _, p := range h.Parameters() {
-			if err := sm.Register(p.Name, p.Tensor, false); err != nil {
-				return fail(err)
+	// As in PyTorch, training is each module's first attribute.
+	if err := sm.RegisterBool("training", false); err != nil {
+		return fail(err)
+	}
+	register := func(ts []NamedTensor, buffer bool) error {
+		for _, nt := range ts {
+			t, err := tensor(nt.Tensor)
+			if err != nil {
+				return fmt.Errorf("%s: %w", nt.Name, err)
+			}
+			if err := sm.Register(nt.Name, t, buffer); err != nil {
+				return err
 			}
 		}
-		for _, b := range h.Buffers() {
-			if err := sm.Register(b.Name, b.Tensor, true); err != nil {
-				return fail(err)
-			}
+		return nil
+	}
+	if h, ok := m.(Holder); ok {
+		if err := register(h.Parameters(), false); err != nil {
+			return fail(err)
+		}
+		if err := register(h.Buffers(), true); err != nil {
+			return fail(err)
 		}
 	}
 	if p, ok := m.(Parent); ok {
@@ -56,9 +117,10 @@ func script(m Module, path string, root *torch.ScriptModule) (*torch.ScriptModul
 			if r == nil {
 				r = sm
 			}
-			child, err := script(c.Module, path+"."+c.Name, r)
+			child, err := script(c.Module, path+"."+c.Name, r, tensor)
 			if err != nil {
-				return fail(err)
+				sm.Free()
+				return nil, err
 			}
 			err = sm.RegisterModule(c.Name, child)
 			child.Free()
@@ -73,7 +135,19 @@ func script(m Module, path string, root *torch.ScriptModule) (*torch.ScriptModul
 	return sm, nil
 }
 
-func ints(v [2]int64) string { return fmt.Sprintf("[%d, %d]", v[0], v[1]) }
+// ChildRef is how TorchScript source calls the forward of the child called
+// name: self.name.forward, or getattr(self, "0").forward for names that are
+// not identifiers. (Modules defined from C++ source know their children only
+// as objects, so the call names forward explicitly.)
+func ChildRef(name string) string {
+	if name == "" || (name[0] >= '0' && name[0] <= '9') {
+		return fmt.Sprintf("getattr(self, %q).forward", name)
+	}
+	return "self." + name + ".forward"
+}
+
+// scriptInts formats v as a TorchScript int list.
+func scriptInts(v [2]int64) string { return fmt.Sprintf("[%d, %d]", v[0], v[1]) }
 
 // scriptFloat formats v as a TorchScript float literal: whole numbers get a
 // ".0" (TorchScript takes 1 for an int, which a float argument refuses),
@@ -95,59 +169,14 @@ func scriptFloat(v float64) string {
 	return s
 }
 
-// scriptSource gives the TorchScript of this package's modules, and asks
-// any other module through Scripter.
-func scriptSource(m Module) (class, src string, err error) {
-	switch m := m.(type) {
-	case *Conv2d:
-		c := m.Config
-		bias := "self.bias"
-		if m.Bias == nil {
-			bias = "None"
-		}
-		return "Conv2d", fmt.Sprintf("def forward(self, x):\n  return torch.conv2d(x, self.weight, %s, %s, %s, %s, %d)\n",
-			bias, ints(c.Stride), ints(c.Padding), ints(c.Dilation), c.Groups), nil
-	case *BatchNorm2d:
-		// In eval mode, like a scripted BatchNorm2d after model.eval(); the
-		// exported module is for inference.
-		return "BatchNorm2d", fmt.Sprintf("def forward(self, x):\n  return torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, False, %s, %s, True)\n",
-			scriptFloat(m.Momentum), scriptFloat(m.Eps)), nil
-	case *Linear:
-		bias := "self.bias"
-		if m.Bias == nil {
-			bias = "None"
-		}
-		return "Linear", fmt.Sprintf("def forward(self, x):\n  return torch.linear(x, self.weight, %s)\n", bias), nil
-	case ReLU:
-		return "ReLU", "def forward(self, x):\n  return torch.relu(x)\n", nil
-	case *Dropout:
-		return "Dropout", "def forward(self, x):\n  return x\n", nil
-	case AdaptiveAvgPool2d:
-		return "AdaptiveAvgPool2d", fmt.Sprintf("def forward(self, x):\n  return torch.adaptive_avg_pool2d(x, %s)\n", ints(m.OutputSize)), nil
-	case Flatten:
-		return "Flatten", fmt.Sprintf("def forward(self, x):\n  return torch.flatten(x, %d, %d)\n", m.Start, m.End), nil
-	case *Sequential:
-		var b strings.Builder
-		b.WriteString("def forward(self, x):\n")
-		for _, c := range m.Children() {
-			fmt.Fprintf(&b, "  x = %s(x)\n", ChildRef(c.Name))
-		}
-		b.WriteString("  return x\n")
-		return "Sequential", b.String(), nil
-	case Scripter:
-		class, src := m.TorchScript()
-		return class, src, nil
+// scriptBias is how forward passes an optional bias.
+func scriptBias(b *torch.Tensor) string {
+	if b == nil {
+		return "None"
 	}
-	return "", "", fmt.Errorf("module %T cannot be exported to TorchScript", m)
+	return "self.bias"
 }
 
-// ChildRef is how TorchScript source calls the forward of the child called
-// name: self.name.forward, or getattr(self, "0").forward for names that are
-// not identifiers. (Modules defined from C++ source know their children only
-// as objects, so the call names forward explicitly.)
-func ChildRef(name string) string {
-	if name == "" || (name[0] >= '0' && name[0] <= '9') {
-		return fmt.Sprintf("getattr(self, %q).forward", name)
-	}
-	return "self." + name + ".forward"
-}
+// Every module of this package exports to TorchScript.
+var _ = []Scripter{(*Conv2d)(nil), (*BatchNorm2d)(nil), (*Linear)(nil), ReLU{}, (*Dropout)(nil),
+	AdaptiveAvgPool2d{}, Flatten{}, (*Sequential)(nil)}

@@ -1,9 +1,16 @@
 package nn_test
 
 import (
+	"errors"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
 	"testing"
 
+	"gotrain/internal/testdir"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 )
@@ -67,4 +74,200 @@ func TestScriptBatchNormFloats(t *testing.T) {
 			t.Errorf("momentum %v, eps %v: %v", c.momentum, c.eps, err)
 		}
 	}
+}
+
+// scriptTestNet is a small network with every module of this package: conv,
+// batch norm, ReLU, dropout, pooling, flatten and linear, in a Sequential.
+func scriptTestNet(t *testing.T) *nn.Sequential {
+	t.Helper()
+	conv, err := nn.NewConv2d(nn.Conv2dConfig{InChannels: 3, OutChannels: 4, KernelSize: [2]int64{3, 3}, Padding: [2]int64{1, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bn, err := nn.NewBatchNorm2d(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop, err := nn.NewDropout(0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lin, err := nn.NewLinear(4*2*2, 5, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nn.NewSequential(conv, bn, nn.ReLU{}, drop, nn.AdaptiveAvgPool2d{OutputSize: [2]int64{2, 2}}, nn.NewFlatten(), lin)
+}
+
+// TestScriptModes runs a scripted network next to a Go copy of it, in
+// training mode (batch statistics, running statistics and batch count
+// updated, dropout on with the same generator state) and in evaluation
+// mode. The scripted module starts in evaluation mode.
+func TestScriptModes(t *testing.T) {
+	goNet, scripted := scriptTestNet(t), scriptTestNet(t)
+	defer nn.Free(goNet)
+	defer nn.Free(scripted)
+	if _, err := nn.LoadStateDict(scripted, nn.StateDict(goNet)); err != nil {
+		t.Fatal(err)
+	}
+	sm, err := nn.Script(scripted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sm.Free()
+
+	err = torch.WithScope(func() error {
+		if err := torch.ManualSeed(1); err != nil {
+			return err
+		}
+		x, err := torch.Randn([]int64{6, 3, 4, 4}, torch.Float32, torch.CPU)
+		if err != nil {
+			return err
+		}
+		// forward runs both on x with the same dropout draws (from seed),
+		// compares, and returns the scripted output.
+		forward := func(mode string, seed uint64) []float32 {
+			t.Helper()
+			torch.Must(0, torch.ManualSeed(seed))
+			want := torch.Must(torch.ToSlice[float32](torch.Must(goNet.Forward(x))))
+			torch.Must(0, torch.ManualSeed(seed))
+			got := torch.Must(torch.ToSlice[float32](torch.Must(sm.Forward(x))))
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: scripted %v, Go %v", mode, got, want)
+			}
+			return got
+		}
+		// A fresh script is in evaluation mode whatever the Go modules' mode.
+		nn.SetTraining(goNet, false)
+		forward("default (eval)", 7)
+		bn := scripted.Layers[1].(*nn.BatchNorm2d)
+		if n := torch.Must(bn.NumBatchesTracked.ItemInt64()); n != 0 {
+			t.Errorf("eval forward counted %d batches", n)
+		}
+
+		nn.SetTraining(goNet, true)
+		if err := sm.SetTraining(true); err != nil {
+			return err
+		}
+		a := forward("train", 7)
+		b := forward("train, second batch", 8)
+		// Batch statistics make the output independent of the running
+		// ones, so only dropout tells these apart.
+		if slices.Equal(a, b) {
+			t.Error("training forwards with other dropout draws gave the same output: dropout is off")
+		}
+		goBN := goNet.Layers[1].(*nn.BatchNorm2d)
+		for _, p := range []struct {
+			name      string
+			got, want *torch.Tensor
+		}{{"running_mean", bn.RunningMean, goBN.RunningMean}, {"running_var", bn.RunningVar, goBN.RunningVar}} {
+			g, w := torch.Must(torch.ToSlice[float32](p.got)), torch.Must(torch.ToSlice[float32](p.want))
+			if !slices.Equal(g, w) || slices.Equal(g, make([]float32, len(g))) {
+				t.Errorf("%s after two training batches: scripted %v, Go %v", p.name, g, w)
+			}
+		}
+		if n := torch.Must(bn.NumBatchesTracked.ItemInt64()); n != 2 {
+			t.Errorf("num_batches_tracked %d after two training batches, want 2", n)
+		}
+
+		nn.SetTraining(goNet, false)
+		if err := sm.SetTraining(false); err != nil {
+			return err
+		}
+		forward("eval", 7)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unscriptable is a module without TorchScript.
+type unscriptable struct{}
+
+func (unscriptable) Forward(x *torch.Tensor) (*torch.Tensor, error) { return x, nil }
+
+func TestScriptRefusesModuleWithoutTorchScript(t *testing.T) {
+	seq := nn.NewSequential(nn.ReLU{}, unscriptable{})
+	sm, err := nn.Script(seq)
+	if err == nil {
+		sm.Free()
+		t.Fatal("scripted a module without TorchScript")
+	}
+	if !strings.Contains(err.Error(), "model.1") || !strings.Contains(err.Error(), "unscriptable") {
+		t.Errorf("error %q does not name the module (model.1, unscriptable)", err)
+	}
+}
+
+// TestSaveTorchScript saves a network in training mode and loads the file:
+// it is in evaluation mode, computes what the network does in evaluation
+// mode, and the network is still in training mode. Nothing else is left in
+// the folder.
+func TestSaveTorchScript(t *testing.T) {
+	net := scriptTestNet(t)
+	defer nn.Free(net)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.pt")
+	if err := nn.SaveTorchScript(path, net); err != nil {
+		t.Fatal(err)
+	}
+	testdir.AssertOnly(t, dir, "model.pt")
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("mode: %v, %v; want 0644", st, err)
+	}
+	sm, err := torch.LoadScript(path, torch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sm.Free()
+	err = torch.WithScope(func() error {
+		x, err := torch.Randn([]int64{2, 3, 4, 4}, torch.Float32, torch.CPU)
+		if err != nil {
+			return err
+		}
+		got := torch.Must(torch.ToSlice[float32](torch.Must(sm.Forward(x))))
+		bn := net.Layers[1].(*nn.BatchNorm2d)
+		// Still training: the forward counts a batch.
+		torch.Must(net.Forward(x))
+		if n := torch.Must(bn.NumBatchesTracked.ItemInt64()); n != 1 {
+			t.Errorf("the saved network counted %d batches in a forward, want 1: export changed its mode", n)
+		}
+		torch.Must(0, bn.RunningMean.Fill_(0))
+		torch.Must(0, bn.RunningVar.Fill_(1))
+		nn.SetTraining(net, false)
+		want := torch.Must(torch.ToSlice[float32](torch.Must(net.Forward(x))))
+		if !slices.Equal(got, want) {
+			t.Errorf("loaded file computes %v, the network in eval mode %v", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSaveTorchScriptDiskFull saves onto a tmpfs too small for the file.
+// Before, libtorch wrote the file itself and threw from a destructor when
+// the disk filled, aborting the process and leaving its temporary file.
+// Now it is an error that says so, the old file stays, and nothing else is
+// left behind.
+func TestSaveTorchScriptDiskFull(t *testing.T) {
+	dir := testdir.SmallTmpfs(t, 16<<10)
+	path := filepath.Join(dir, "model.pt")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lin, err := nn.NewLinear(100, 100, true) // 40 KB of weights
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nn.Free(lin)
+	err = nn.SaveTorchScript(path, lin)
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), path) {
+		t.Errorf("error %v, want ENOSPC naming %s", err, path)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "old" {
+		t.Errorf("old file now holds %d bytes", len(b))
+	}
+	testdir.AssertOnly(t, dir, "model.pt")
 }
