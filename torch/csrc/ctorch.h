@@ -182,7 +182,6 @@ ct_error ct_foreach_mul_scalar_(const ct_tensor *xs, int n, double s);
 /* ---- TorchScript modules ---- */
 void ct_module_free(ct_module m);
 ct_error ct_module_load(const char *path, int dev_type, int dev_index, ct_module *out);
-ct_error ct_module_save(ct_module m, const char *path);
 /* A new empty module; with share non-NULL, its class lives in share's
  * compilation unit (names mangled when taken), as a module tree needs. */
 ct_error ct_module_new(const char *class_name, ct_module share, ct_module *out);

@@ -30,12 +30,6 @@ ct_error ct_module_load(const char *path, int dev_type, int dev_index, ct_module
   CT_CATCH
 }
 
-ct_error ct_module_save(ct_module m, const char *path) {
-  CT_TRY
-  m->m.save(path);
-  CT_CATCH
-}
-
 ct_error ct_module_new(const char *class_name, ct_module share, ct_module *out) {
   CT_TRY
   if (share == nullptr) {
