@@ -4,7 +4,10 @@
 #   make                 library + bin/trainer against Debian's libtorch-dev
 #   make LIBTORCH=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')
 #                        ... against a PyTorch install (CPU or CUDA)
-#   make test            everything CI runs
+#   make test            everything CI runs (vet, all tests, race run of the
+#                        packages with goroutines)
+#   make test-short      quick loop: unit tests only (go test -short), no
+#                        end-to-end runs of the binary
 
 LIBTORCH ?= /usr
 BUILD    ?= build
@@ -77,7 +80,7 @@ OBJS := $(patsubst torch/csrc/%.cpp,$(BUILD)/obj/%.o,$(CSRC))
 FLAGS_STAMP := $(BUILD)/flags
 BUILD_FLAGS := $(CXX) $(CXXFLAGS) $(CXXFLAGS_DIST) $(LDLIBS)
 
-.PHONY: all lib trainer test vet clean FORCE
+.PHONY: all lib trainer test test-short vet clean FORCE
 
 all: lib trainer
 
@@ -105,9 +108,18 @@ vet: lib
 	@files="$$(git ls-files '*.go')" && test -n "$$files" || { echo "vet: no Go files from git ls-files" >&2; exit 1; }; \
 	bad="$$(gofmt -l $$files)"; test -z "$$bad" || { echo "not gofmt'ed:" $$bad >&2; exit 1; }
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
+
+# Packages whose code runs goroutines (the batch loader, the trainer's loop
+# and signal handling): tested once more under the race detector.
+RACE_PKGS ?= ./dataset/ ./trainer/
 
 test: lib vet
 	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+
+test-short: lib
+	$(GO) test -short -count=1 ./...
 
 clean:
 	rm -rf $(BUILD) bin
