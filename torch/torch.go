@@ -48,15 +48,9 @@ func init() {
 	if v := int(C.ct_abi_version()); v != abiVersion {
 		panic(fmt.Errorf("%w: library has ABI %d, this package wants %d", ErrABI, v, abiVersion))
 	}
-	// glibc's defaults return the large buffers of convolutions to the
-	// kernel after every op (mmap'd blocks, trimmed heaps, per-thread arenas
-	// whose heaps are unmapped and mapped again), and each step then
-	// page-faults them back in, tens of thousands of faults a step: keep
-	// them in one heap instead. This makes training steps several times
-	// faster on small VMs (see docs/results/binding-bench.md). Threads
-	// that allocated before this keep arenas of their own; a program can
-	// set GLIBC_TUNABLES=glibc.malloc.arena_max=1 at start against that, as
-	// cmd/trainer does (docs/results/malloc-2026-11-28.md).
+	// Keep a step's large buffers in one glibc heap instead of giving them
+	// back to the kernel after every op: docs/ARCHITECTURE.md, "Allocator
+	// and start-up settings".
 	C.ct_tune_malloc(trimThreshold)
 }
 

@@ -29,21 +29,10 @@ func main() {
 }
 
 // restartWithSettings restarts the program once (exec, same arguments)
-// with settings that the Go runtime and glibc read only when a process
-// starts, unless the environment already has them:
-//
-//   - GLIBC_TUNABLES=glibc.malloc.arena_max=1: package torch limits glibc
-//     to one malloc arena at init, but threads that allocated before that
-//     (the Go runtime starts some, and glibc's pthread_getattr_np allocates
-//     in each new thread) already have arenas of their own, whose 64 MiB
-//     heaps glibc unmaps and maps again as a step's buffers come and go. If
-//     the training goroutine runs on such a thread, every step page-faults
-//     its memory in anew (43,000 faults/s, half the speed, in a run on the
-//     2-core VM, docs/results/malloc-2026-11-28.md).
-//   - GODEBUG=asyncpreemptoff=1: the trainer's goroutines spend their time
-//     in libtorch or in short loops, so cooperative preemption is enough.
-//
-// If the restart is not possible, the program just goes on.
+// with GLIBC_TUNABLES=glibc.malloc.arena_max=1 and GODEBUG=asyncpreemptoff=1,
+// which glibc and the Go runtime read only when a process starts, unless the
+// environment already has them. Why: docs/ARCHITECTURE.md, "Allocator and
+// start-up settings". If the restart is not possible, the program goes on.
 func restartWithSettings() {
 	const marker = "GOTRAIN_RESTARTED"
 	if os.Getenv(marker) != "" {

@@ -33,10 +33,8 @@ int64_t ct_thread_id(void) {
 
 int ct_tune_malloc(long trim_threshold) {
 #if defined(__GLIBC__)
-  // One arena: glibc's per-thread arenas delete and re-map whole 64 MiB
-  // heaps as a step's buffers come and go, whatever the trim threshold.
-  // No mmap for large blocks either (mmap_threshold is capped at 32 MiB),
-  // so that a step's large buffers are reused instead of faulted in anew.
+  // One arena, no mmap'd blocks, a high trim threshold: a step's large
+  // buffers are reused instead of faulted in anew (docs/ARCHITECTURE.md).
   return mallopt(M_ARENA_MAX, 1) && mallopt(M_MMAP_MAX, 0) &&
          mallopt(M_TRIM_THRESHOLD, static_cast<int>(trim_threshold));
 #else
