@@ -124,10 +124,23 @@ finish() {
 	exit $rc
 }
 trap 'fail "interrupted"; finish' INT TERM
-# locked CMD...: CMD under $CPU_LOCK, when there is one
-locked() { if [ -n "$CPU_LOCK" ]; then flock "$CPU_LOCK" "$@"; else "$@"; fi; }
 now_ns() { date +%s%N; }
 since() { local d=$(($(now_ns) - $1)); printf '%d.%d' $((d / 1000000000)) $((d / 100000000 % 10)); }
+# locked CMD...: CMD holding $CPU_LOCK, when there is one; WAITED says for
+# how long it waited for the lock (as ", Ns waiting for the CPU lock").
+WAITED=
+locked() {
+	WAITED=
+	[ -n "$CPU_LOCK" ] || { "$@"; return; }
+	local fd rc t=$(now_ns)
+	exec {fd}>>"$CPU_LOCK"
+	flock "$fd"
+	WAITED=", $(since "$t")s of it waiting for $CPU_LOCK"
+	"$@"
+	rc=$?
+	exec {fd}>&-
+	return $rc
+}
 have_image() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 image_id() { "$DOCKER" image inspect -f '{{.Id}}' "$1" 2>/dev/null; }
 image_size() { "$DOCKER" image inspect -f '{{.Size}}' "$1" 2>/dev/null | awk '{printf "%.0f MB", $1/1e6}'; }
@@ -213,7 +226,7 @@ if [ "$REBUILD" = 1 ] || ! have_image "$BASE_IMAGE"; then
 		finish
 	fi
 	rm -rf "$TMP/rootfs"
-	note "base: $BASE_IMAGE made in $(since "$t0")s"
+	note "base: $BASE_IMAGE made in $(since "$t0")s$WAITED"
 else
 	note "base: $BASE_IMAGE exists, reused"
 fi
@@ -241,7 +254,7 @@ if ! locked "$DOCKER" build --force-rm --network host -t "$TORCH_IMAGE" "$TMP/to
 	finish
 fi
 [ -n "$old_torch" ] && [ "$old_torch" != "$(image_id "$TORCH_IMAGE")" ] && REPLACED+=("$old_torch")
-note "torch base: $TORCH_IMAGE built in $(since "$t0")s ($(grep -c 'Using cache' "$OUT/bases.log") steps from docker's cache)"
+note "torch base: $TORCH_IMAGE built in $(since "$t0")s ($(grep -c 'Using cache' "$OUT/bases.log") steps from docker's cache$WAITED)"
 
 GOROOT_HOST=$(go env GOROOT 2>/dev/null)
 GO_VERSION=$(go env GOVERSION 2>/dev/null)
@@ -272,7 +285,7 @@ t0=$(now_ns)
 locked "$DOCKER" build --force-rm --network host "${BUILD_ARGS[@]}" -t "$IMAGE" . >"$OUT/build.log" 2>&1
 rc=$?
 [ -n "$old_image" ] && [ "$old_image" != "$(image_id "$IMAGE")" ] && REPLACED=("$old_image" "${REPLACED[@]}")
-note "build: docker build --force-rm --network host ${BUILD_ARGS[*]} -t $IMAGE . -> exit $rc in $(since "$t0")s"
+note "build: docker build --force-rm --network host ${BUILD_ARGS[*]} -t $IMAGE . -> exit $rc in $(since "$t0")s$WAITED"
 grep -E '^building against torch|^Step [0-9]+/' "$OUT/build.log"
 if [ "$rc" -ne 0 ]; then
 	tail -30 "$OUT/build.log"
@@ -292,7 +305,7 @@ echo "docker run ${RUN_ARGS[*]} $IMAGE trainer ${TRAIN_ARGS[*]}"
 t0=$(now_ns)
 locked "$DOCKER" run "${RUN_ARGS[@]}" "$IMAGE" trainer "${TRAIN_ARGS[@]}" >"$OUT/train.log" 2>&1
 rc=$?
-note "train: trainer ${TRAIN_ARGS[*]} -> exit $rc in $(since "$t0")s"
+note "train: trainer ${TRAIN_ARGS[*]} -> exit $rc in $(since "$t0")s$WAITED"
 tail -15 "$OUT/train.log"
 [ "$rc" -eq 0 ] || fail "trainer in the container exited $rc (see train.log)"
 
