@@ -127,7 +127,7 @@ trap 'fail "interrupted"; finish' INT TERM
 now_ns() { date +%s%N; }
 since() { local d=$(($(now_ns) - $1)); printf '%d.%d' $((d / 1000000000)) $((d / 100000000 % 10)); }
 # locked CMD...: CMD holding $CPU_LOCK, when there is one; WAITED says for
-# how long it waited for the lock (as ", Ns waiting for the CPU lock").
+# how long it waited for the lock (", Ns of it waiting for $CPU_LOCK").
 WAITED=
 locked() {
 	WAITED=
