@@ -19,6 +19,10 @@
 # (a devel image: the build needs g++; the CUDA version must suit the host's
 # driver). For PyTorch releases whose headers demand C++20, add CXXSTD=c++20
 # to the two make lines below.
+#
+# Both bases are build arguments: scripts/docker_check.sh builds this file
+# on local stand-ins (Debian bookworm with python3-torch, the host's Go) where
+# no image can be pulled, and trains one short epoch in the container.
 
 ARG PYTORCH_IMAGE=pytorch/pytorch:2.7.1-cuda12.8-cudnn9-devel
 ARG GO_IMAGE=golang:1.26
@@ -27,10 +31,11 @@ FROM ${GO_IMAGE} AS go
 
 FROM ${PYTORCH_IMAGE}
 
-# g++ and make for the C++ library and cgo (the CUDA devel base usually has
-# them; installing makes sure).
+# g++ and make for the C++ library and cgo, ca-certificates for go mod
+# download's HTTPS (the CUDA devel base usually has them; installing makes
+# sure: a minimal Debian base has no CA certificates).
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ make \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ make ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 # The Go toolchain, from the official Go image.
