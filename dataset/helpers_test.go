@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gotrain/internal/pyref"
 )
 
 // Helpers that build synthetic CIFAR-10 data for the tests.
@@ -221,17 +223,13 @@ func mustErr(t testing.TB, err error, want ...string) {
 }
 
 // python is the interpreter with PIL and numpy the reference checks use.
-const python = "/usr/bin/python3"
+const python = pyref.Python
 
-// needPIL skips the test unless python can import PIL.
+// needPIL skips the test unless python can import PIL (under CI it fails
+// instead).
 func needPIL(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(python); err != nil {
-		t.Skipf("%s not found; skipping the comparison with PIL", python)
-	}
-	if out, err := exec.Command(python, "-c", "import PIL.Image").CombinedOutput(); err != nil {
-		t.Skipf("%s cannot import PIL (%v: %s); skipping the comparison with PIL", python, err, out)
-	}
+	pyref.Require(t, "PIL.Image", "numpy")
 }
 
 // runPython runs a python script with args and returns its standard output.

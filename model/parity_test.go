@@ -10,23 +10,19 @@ import (
 	"path/filepath"
 	"testing"
 
+	"gotrain/internal/pyref"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/torch/optim"
 )
 
-const python = "/usr/bin/python3"
+const python = pyref.Python
 
-// needTorch skips the test unless python has torch and numpy; under CI
-// (CI set) their absence fails it.
+// needTorch skips the test unless python has torch and numpy (under CI it
+// fails instead).
 func needTorch(t *testing.T) {
 	t.Helper()
-	if err := exec.Command(python, "-c", "import torch, numpy").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s with torch and numpy is not available: %v", python, err)
-		}
-		t.Skipf("skipping: %s with torch and numpy is not available: %v", python, err)
-	}
+	pyref.Require(t, "torch", "numpy")
 }
 
 // TestParityWithPyTorch trains the seed network in Go and in PyTorch from

@@ -3,40 +3,28 @@ package tensorboard
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
+
+	"gotrain/internal/pyref"
 )
 
 // python is the interpreter with Debian's python3-protobuf and PIL.
-const python = "/usr/bin/python3"
+const python = pyref.Python
 
-// readerMissing says why testdata/read_events.py cannot run, or "".
-var readerMissing = sync.OnceValue(func() string {
-	if _, err := exec.LookPath("protoc"); err != nil {
-		return "protoc missing (apt-get install protobuf-compiler)"
-	}
-	if _, err := os.Stat(python); err != nil {
-		return python + " missing"
-	}
-	if out, err := exec.Command(python, "-c", "import google.protobuf, PIL.Image").CombinedOutput(); err != nil {
-		return python + " cannot import google.protobuf and PIL (apt-get install python3-protobuf python3-pil): " + err.Error() + "\n" + string(out)
-	}
-	return ""
-})
-
-// needReader skips the test unless the independent reader can run; where
-// CI is set it fails instead.
+// needReader skips the test unless the independent reader can run
+// (protoc, and python with protobuf and PIL); where CI is set it fails
+// instead.
 func needReader(t *testing.T) {
 	t.Helper()
-	if why := readerMissing(); why != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("event file reader needed in CI: " + why)
+	if _, err := exec.LookPath("protoc"); err != nil {
+		if pyref.InCI() {
+			t.Fatal("event file reader needed in CI: protoc missing (apt-get install protobuf-compiler)")
 		}
-		t.Skip("event file check skipped: " + why)
+		t.Skip("event file check skipped: protoc missing (apt-get install protobuf-compiler)")
 	}
+	pyref.Require(t, "google.protobuf", "PIL.Image")
 }
 
 // The JSON that read_events.py prints: the files of a log directory in

@@ -25,17 +25,18 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"gotrain/internal/pyref"
 )
 
 // systemPython is the interpreter with PyTorch (not a pyenv one on PATH).
-const systemPython = "/usr/bin/python3"
+const systemPython = pyref.Python
 
 // refScript computes the reference values; the tests run in torch/.
 var refScript = filepath.Join("..", "scripts", "torchref.py")
@@ -86,7 +87,6 @@ var refCases []refCase
 
 var pyRef struct {
 	once    sync.Once
-	skip    string
 	err     error
 	results map[string]refResult
 	took    time.Duration
@@ -96,15 +96,8 @@ var pyRef struct {
 // test when the system Python or its torch module is missing.
 func pyResults(t *testing.T) map[string]refResult {
 	t.Helper()
+	pyref.Require(t, "torch")
 	pyRef.once.Do(func() {
-		if _, err := os.Stat(systemPython); err != nil {
-			pyRef.skip = fmt.Sprintf("reference values need %s: %v", systemPython, err)
-			return
-		}
-		if out, err := exec.Command(systemPython, "-c", "import torch").CombinedOutput(); err != nil {
-			pyRef.skip = fmt.Sprintf("reference values need PyTorch in %s: %v\n%s", systemPython, err, out)
-			return
-		}
 		req, err := json.Marshal(map[string]any{"cases": refCases})
 		if err != nil {
 			pyRef.err = err
@@ -131,9 +124,6 @@ func pyResults(t *testing.T) map[string]refResult {
 		pyRef.results = resp.Results
 		pyRef.took = time.Since(start)
 	})
-	if pyRef.skip != "" {
-		t.Skip(pyRef.skip)
-	}
 	if pyRef.err != nil {
 		t.Fatal(pyRef.err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gotrain/internal/pyref"
 )
 
 func fakeEnv(kv ...string) func(string) (string, bool) {
@@ -85,14 +87,8 @@ func TestLookupEnvErrors(t *testing.T) {
 // --standalone (worker 0 hosts the store).
 func TestTorchrun(t *testing.T) {
 	needGloo(t)
-	skip := t.Skipf
-	if os.Getenv("CI") != "" {
-		skip = t.Fatalf
-	}
-	const python = "/usr/bin/python3"
-	if out, err := exec.Command(python, "-c", "import torch.distributed.run").CombinedOutput(); err != nil {
-		skip("%s has no torchrun (%v: %s)", python, err, out)
-	}
+	pyref.Require(t, "torch.distributed.run")
+	const python = pyref.Python
 	for _, mode := range [][]string{{"--master_port", fmt.Sprint(freePort(t))}, {"--standalone"}} {
 		t.Run(mode[0], func(t *testing.T) {
 			// --redirects 2 --tee 2: Debian's torchrun on Python 3.11 crashes

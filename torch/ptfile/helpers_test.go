@@ -14,18 +14,17 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+
+	"gotrain/internal/pyref"
 )
 
 // pythonBin is the interpreter with torch installed (not the pyenv one).
-const pythonBin = "/usr/bin/python3"
+const pythonBin = pyref.Python
 
 // script is the Python side of these tests.
 var script = filepath.Join("..", "..", "scripts", "ptfile_torch.py")
 
 var (
-	torchOnce sync.Once
-	torchErr  error
-
 	fixturesOnce sync.Once
 	fixturesDir  string
 	fixturesErr  error
@@ -43,16 +42,7 @@ func TestMain(m *testing.M) {
 // torch module (found without importing it, which takes seconds).
 func needTorch(t testing.TB) {
 	t.Helper()
-	torchOnce.Do(func() {
-		out, err := exec.Command(pythonBin, "-c",
-			"import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)").CombinedOutput()
-		if err != nil {
-			torchErr = fmt.Errorf("%v %s", err, bytes.TrimSpace(out))
-		}
-	})
-	if torchErr != nil {
-		t.Skipf("skipping: %s cannot import torch: %v", pythonBin, torchErr)
-	}
+	pyref.Require(t, "torch")
 }
 
 // runPython runs the test script with args and returns its standard output.
