@@ -197,6 +197,19 @@ func HSVToRGB(h, s, v uint8) (r, g, b uint8) {
 	return uint8(int32(tab[sd[2]] * 255)), uint8(int32(tab[sd[1]] * 255)), uint8(int32(tab[sd[0]] * 255))
 }
 
+// HSVToRGBFactors returns the factors by which HSVToRGB multiplies the
+// value v/255 (in float32) to get red, green and blue for hue h and
+// saturation s, before it scales by 255 and truncates: each is 1, 1-s/255 or
+// one of the fused multiply-adds of the fractional hue. With them an
+// implementation outside this package (a batched one on tensors)
+// reproduces HSVToRGB exactly with float32 multiplications.
+func HSVToRGBFactors(h, s uint8) (r, g, b float32) {
+	ht := &hsvHue[h]
+	f := [4]float32{1, hsvOneMinusS[s], ht.q[s], ht.t[s]}
+	sd := &hsvSectors[ht.sector]
+	return f[sd[2]], f[sd[1]], f[sd[0]]
+}
+
 // hsvHueTab holds what HSVToRGB needs of one 8-bit hue: its sector and, for
 // each saturation s, the factors 1-s*f and 1-s*(1-f) of the fractional hue f.
 type hsvHueTab struct {

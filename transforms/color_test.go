@@ -226,3 +226,23 @@ func TestMod180(t *testing.T) {
 		}
 	}
 }
+
+// TestHSVToRGBFactors checks that the exported factors reproduce HSVToRGB
+// for every hue, saturation and value: red is int32(float32(v/255)*f*255)
+// truncated, and so on, all in float32.
+func TestHSVToRGBFactors(t *testing.T) {
+	const inv255 = float32(1.0 / 255)
+	for h := range 256 {
+		for s := range 256 {
+			fr, fg, fb := HSVToRGBFactors(uint8(h), uint8(s))
+			for v := range 256 {
+				V := float32(v) * inv255
+				r, g, b := HSVToRGB(uint8(h), uint8(s), uint8(v))
+				got := [3]uint8{uint8(int32(V * fr * 255)), uint8(int32(V * fg * 255)), uint8(int32(V * fb * 255))}
+				if got != [3]uint8{r, g, b} {
+					t.Fatalf("h=%d s=%d v=%d: factors give %v, HSVToRGB %v", h, s, v, got, [3]uint8{r, g, b})
+				}
+			}
+		}
+	}
+}

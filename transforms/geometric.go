@@ -60,6 +60,23 @@ func ShiftScaleRotateMatrix(w, h int, angle, sx, sy, dx, dy float64) Affine {
 	}
 }
 
+// Inverse returns the inverse of m as cv2.warpAffine computes it when
+// WARP_INVERSE_MAP is not set (in float64, a singular matrix giving zeros):
+// the map from destination to source pixel positions that [WarpAffine]
+// samples with.
+func (m Affine) Inverse() Affine {
+	d := m[0]*m[4] - m[1]*m[3]
+	if d != 0 {
+		d = 1 / d
+	}
+	var inv Affine
+	inv[0], inv[4] = m[4]*d, m[0]*d
+	inv[1], inv[3] = m[1]*-d, m[3]*-d
+	inv[2] = -inv[0]*m[2] - inv[1]*m[5]
+	inv[5] = -inv[3]*m[2] - inv[4]*m[5]
+	return inv
+}
+
 // Fixed-point constants of OpenCV's warpAffine and remap.
 const (
 	interBits      = 5 // sub-pixel position resolution: 1/32 pixel
@@ -117,17 +134,7 @@ func roundInt(v float64) int32 { return int32(math.RoundToEven(v)) }
 // source positions rounded to 1/32 pixel, 15-bit bilinear weights, rounding
 // to nearest.
 func WarpAffine(img *Image, m Affine) {
-	// Invert m as warpAffine does when WARP_INVERSE_MAP is not set.
-	d := m[0]*m[4] - m[1]*m[3]
-	if d != 0 {
-		d = 1 / d
-	}
-	var inv Affine
-	inv[0], inv[4] = m[4]*d, m[0]*d
-	inv[1], inv[3] = m[1]*-d, m[3]*-d
-	inv[2] = -inv[0]*m[2] - inv[1]*m[5]
-	inv[5] = -inv[3]*m[2] - inv[4]*m[5]
-
+	inv := m.Inverse()
 	w, h := img.W, img.H
 	ad, bd := img.adelta[:w], img.bdelta[:w]
 	for x := range w {

@@ -179,6 +179,26 @@ ct_error ct_foreach_add_(const ct_tensor *xs, const ct_tensor *ys, int n, double
 /* xs[i] *= s */
 ct_error ct_foreach_mul_scalar_(const ct_tensor *xs, int n, double s);
 
+/* ---- indexing, selection and rounding ----
+ * Enough to run image augmentations on whole batches on the device (package
+ * gotrain/transforms/batched) without leaving it. index must be int64. */
+/* x.index_select(dim, index) */
+ct_error ct_index_select(ct_tensor x, int64_t dim, ct_tensor index, ct_tensor *out);
+/* x.select(dim, index): the slice at index along dim, without that dimension (a view). */
+ct_error ct_select(ct_tensor x, int64_t dim, int64_t index, ct_tensor *out);
+/* torch.where(cond, a, b): a where cond (bool) is true, b elsewhere (broadcasting; a and b of one dtype). */
+ct_error ct_where(ct_tensor cond, ct_tensor a, ct_tensor b, ct_tensor *out);
+/* torch.stack(xs, dim) of n tensors of one shape. */
+ct_error ct_stack(const ct_tensor *xs, int n, int64_t dim, ct_tensor *out);
+/* torch.maximum(a, b) or torch.minimum(a, b), elementwise, broadcasting. */
+typedef enum { CT_EXTREMUM_MAX, CT_EXTREMUM_MIN } ct_extremum;
+ct_error ct_extremum_elementwise(ct_tensor a, ct_tensor b, ct_extremum op, ct_tensor *out);
+/* torch.clamp(x, lo, hi) */
+ct_error ct_clamp(ct_tensor x, double lo, double hi, ct_tensor *out);
+/* torch.floor, torch.round (half to even), torch.trunc. */
+typedef enum { CT_ROUNDING_FLOOR, CT_ROUNDING_HALF_EVEN, CT_ROUNDING_TRUNC } ct_rounding;
+ct_error ct_round(ct_tensor x, ct_rounding mode, ct_tensor *out);
+
 /* ---- TorchScript modules ---- */
 void ct_module_free(ct_module m);
 ct_error ct_module_load(const char *path, int dev_type, int dev_index, ct_module *out);

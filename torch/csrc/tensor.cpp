@@ -488,3 +488,44 @@ ct_error ct_foreach_mul_scalar_(const ct_tensor *xs, int n, double s) {
   at::_foreach_mul_(ct_list(xs, n), at::Scalar(s));
   CT_CATCH
 }
+
+// ---- indexing, selection and rounding ----
+
+ct_error ct_index_select(ct_tensor x, int64_t dim, ct_tensor index, ct_tensor *out) {
+  CT_OUT(at::index_select(x->t, dim, index->t))
+}
+
+ct_error ct_select(ct_tensor x, int64_t dim, int64_t index, ct_tensor *out) { CT_OUT(x->t.select(dim, index)) }
+
+ct_error ct_where(ct_tensor cond, ct_tensor a, ct_tensor b, ct_tensor *out) {
+  CT_OUT(at::where(cond->t, a->t, b->t))
+}
+
+ct_error ct_stack(const ct_tensor *xs, int n, int64_t dim, ct_tensor *out) {
+  CT_OUT(at::stack(ct_list(xs, n), dim))
+}
+
+ct_error ct_extremum_elementwise(ct_tensor a, ct_tensor b, ct_extremum op, ct_tensor *out) {
+  CT_TRY
+  switch (op) {
+    case CT_EXTREMUM_MAX: *out = ct_wrap(at::maximum(a->t, b->t)); break;
+    case CT_EXTREMUM_MIN: *out = ct_wrap(at::minimum(a->t, b->t)); break;
+    default: throw std::invalid_argument("unknown extremum " + std::to_string(op));
+  }
+  CT_CATCH
+}
+
+ct_error ct_clamp(ct_tensor x, double lo, double hi, ct_tensor *out) {
+  CT_OUT(at::clamp(x->t, at::Scalar(lo), at::Scalar(hi)))
+}
+
+ct_error ct_round(ct_tensor x, ct_rounding mode, ct_tensor *out) {
+  CT_TRY
+  switch (mode) {
+    case CT_ROUNDING_FLOOR: *out = ct_wrap(at::floor(x->t)); break;
+    case CT_ROUNDING_HALF_EVEN: *out = ct_wrap(at::round(x->t)); break;
+    case CT_ROUNDING_TRUNC: *out = ct_wrap(at::trunc(x->t)); break;
+    default: throw std::invalid_argument("unknown rounding mode " + std::to_string(mode));
+  }
+  CT_CATCH
+}
