@@ -5,6 +5,7 @@
 package plots
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -158,21 +159,31 @@ func newLinePlot(title, xlabel, ylabel string) *plot.Plot {
 // counts must be square with one class name per row and no negative
 // counts, as metrics.ConfusionMatrix returns.
 func ConfusionMatrix(path string, counts [][]int, classNames []string) error {
+	b, err := ConfusionMatrixPNG(counts, classNames)
+	if err != nil {
+		return fmt.Errorf("plot confusion matrix %s: %w", path, err)
+	}
+	return writeFile(path, b)
+}
+
+// ConfusionMatrixPNG returns the PNG file that ConfusionMatrix writes, for
+// a caller that also needs its bytes (a TensorBoard image summary).
+func ConfusionMatrixPNG(counts [][]int, classNames []string) ([]byte, error) {
 	n := len(counts)
 	if n == 0 {
-		return fmt.Errorf("plot confusion matrix %s: empty matrix", path)
+		return nil, fmt.Errorf("empty matrix")
 	}
 	if len(classNames) != n {
-		return fmt.Errorf("plot confusion matrix %s: %d class names for a %dx%d matrix", path, len(classNames), n, n)
+		return nil, fmt.Errorf("%d class names for a %dx%d matrix", len(classNames), n, n)
 	}
 	maxCount := 0
 	for i, row := range counts {
 		if len(row) != n {
-			return fmt.Errorf("plot confusion matrix %s: row %d has %d columns, want %d (the matrix must be square)", path, i, len(row), n)
+			return nil, fmt.Errorf("row %d has %d columns, want %d (the matrix must be square)", i, len(row), n)
 		}
 		for j, c := range row {
 			if c < 0 {
-				return fmt.Errorf("plot confusion matrix %s: negative count %d at [%d][%d]", path, c, i, j)
+				return nil, fmt.Errorf("negative count %d at [%d][%d]", c, i, j)
 			}
 			maxCount = max(maxCount, c)
 		}
@@ -198,7 +209,7 @@ func ConfusionMatrix(path string, counts [][]int, classNames []string) error {
 	}
 	labels, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: texts})
 	if err != nil {
-		return fmt.Errorf("plot confusion matrix %s: %w", path, err)
+		return nil, err
 	}
 	for k := range labels.TextStyle {
 		st := &labels.TextStyle[k]
@@ -218,10 +229,11 @@ func ConfusionMatrix(path string, counts [][]int, classNames []string) error {
 	p.Y.Min, p.Y.Max = -0.5, float64(n)-0.5
 	p.X.Padding, p.Y.Padding = 0, 0
 
-	if err := savePNG(path, p, ConfusionSize, ConfusionSize); err != nil {
-		return fmt.Errorf("plot confusion matrix %s: %w", path, err)
+	var b bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: render(p, ConfusionSize, ConfusionSize)}).WriteTo(&b); err != nil {
+		return nil, err
 	}
-	return nil
+	return b.Bytes(), nil
 }
 
 // confusionGrid adapts a square count matrix to plotter.GridXYZ: column c
@@ -269,14 +281,28 @@ func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// savePNG draws p on a width x height pixel canvas and writes it to path
-// as a PNG, atomically.
-func savePNG(path string, p *plot.Plot, width, height int) error {
+// render draws p on a new width x height pixel canvas.
+func render(p *plot.Plot, width, height int) *vgimg.Canvas {
 	img := image.NewRGBA(image.Rect(0, 0, width, height))
 	c := vgimg.NewWith(vgimg.UseImage(img), vgimg.UseDPI(plotDPI))
 	p.Draw(draw.New(c))
+	return c
+}
+
+// savePNG draws p on a width x height pixel canvas and writes it to path
+// as a PNG, atomically.
+func savePNG(path string, p *plot.Plot, width, height int) error {
+	c := render(p, width, height)
 	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := vgimg.PngCanvas{Canvas: c}.WriteTo(w)
+		return err
+	})
+}
+
+// writeFile writes data to path, atomically.
+func writeFile(path string, data []byte) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
 	})
 }

@@ -1,6 +1,7 @@
 package plots
 
 import (
+	"bytes"
 	"errors"
 	"image"
 	"image/color"
@@ -180,6 +181,19 @@ func TestPlotConfusionMatrix(t *testing.T) {
 		t.Errorf("%d dark-blue pixels for the diagonal", n)
 	}
 	testdir.AssertOnly(t, dir, "confusion.png")
+
+	// The bytes variant is the file's content.
+	b, err := ConfusionMatrixPNG(counts, cifarClasses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, file) {
+		t.Errorf("ConfusionMatrixPNG gave %d bytes, the file has %d", len(b), len(file))
+	}
 }
 
 func TestPlotConfusionMatrixRejectsBadShapes(t *testing.T) {

@@ -36,6 +36,14 @@ type Config struct {
 	// over the set (0: all).
 	TrainLimit int `json:"train_limit"`
 	TestLimit  int `json:"test_limit"`
+	// TensorBoard is the folder of the run's TensorBoard event files
+	// (tensorboard.go); a relative path is taken within Out, so the
+	// default "tensorboard" is <out>/tensorboard and moves with the run.
+	// "" writes none.
+	TensorBoard string `json:"tensorboard"`
+	// TensorBoardEvery logs the loss of every N-th training step as
+	// Loss/train_step (0: none).
+	TensorBoardEvery int `json:"tensorboard_every"`
 }
 
 // DefaultConfig returns the seed project's recipe.
@@ -56,6 +64,9 @@ func DefaultConfig() Config {
 		Device:        "auto",
 		Threads:       runtime.NumCPU(),
 		Workers:       runtime.NumCPU(),
+
+		TensorBoard:      "tensorboard",
+		TensorBoardEvery: 50,
 	}
 }
 
@@ -85,6 +96,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("loader workers must be at least 1, got %d", c.Workers)
 	case c.TrainLimit < 0 || c.TestLimit < 0:
 		return fmt.Errorf("image limits must not be negative")
+	case c.TensorBoardEvery < 0:
+		return fmt.Errorf("the TensorBoard step interval must not be negative, got %d", c.TensorBoardEvery)
 	case c.Out == "":
 		return fmt.Errorf("an output folder is required")
 	}

@@ -3,6 +3,7 @@ package trainer
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"path/filepath"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"gotrain/dataset"
 	"gotrain/infer"
+	"gotrain/internal/atomicfile"
 	"gotrain/internal/progress"
 	"gotrain/metrics"
 	"gotrain/plots"
@@ -31,6 +33,7 @@ type run struct {
 	train *dataset.Loader
 	test  *dataset.Loader
 	state runState
+	tb    *tbLog // TensorBoard events; nil when off
 	// dataWait is the fraction of the last epoch's training time spent
 	// waiting for batches.
 	dataWait float64
@@ -186,6 +189,9 @@ func (r *run) interrupt(stats *runningStats, start time.Time) error {
 	}
 	r.state.Partial = partialEpoch{LossSum: loss, Correct: correct, Seen: seen, TrainSecond: r.state.Partial.TrainSecond + elapsed(start)}
 	r.state.Scheduler, _ = r.sched.MarshalJSON()
+	if err := r.tb.flush(); err != nil { // before the checkpoint that covers them
+		return err
+	}
 	path := filepath.Join(r.cfg.Out, CheckpointFile)
 	if err := saveCheckpoint(path, r.net, r.opt, r.state); err != nil {
 		return err
@@ -232,6 +238,13 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 		return err
 	}
 	r.state.Step++
+	if r.tb.wantsStep(r.state.Step) {
+		v, err := loss.Item()
+		if err != nil {
+			return err
+		}
+		r.tb.stepLoss(r.state.Step, v)
+	}
 	t = lap(&r.phases.update, t)
 	err = stats.add(logits, y, loss, b.N)
 	lap(&r.phases.stats, t)
@@ -307,6 +320,14 @@ func correctCount(logits, y *torch.Tensor) (*torch.Tensor, error) {
 func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
 	r.state.Scheduler, _ = r.sched.MarshalJSON()
 	out := r.cfg.Out
+	confusion, err := plots.ConfusionMatrixPNG(ev.Confusion, dataset.Classes)
+	if err != nil {
+		return fmt.Errorf("plot confusion matrix: %w", err)
+	}
+	// The epoch's events are on disk before the checkpoint that covers them.
+	if err := r.tb.epoch(r.state.Step, r.state.History[len(r.state.History)-1], r.opt.Momentum, confusion); err != nil {
+		return err
+	}
 	if err := saveCheckpoint(filepath.Join(out, CheckpointFile), r.net, r.opt, r.state); err != nil {
 		return err
 	}
@@ -325,7 +346,10 @@ func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
 	if err := plots.LR(filepath.Join(out, LRPlotFile), r.state.LRs); err != nil {
 		return err
 	}
-	return plots.ConfusionMatrix(filepath.Join(out, ConfusionFile), ev.Confusion, dataset.Classes)
+	return atomicfile.Write(filepath.Join(out, ConfusionFile), func(w io.Writer) error {
+		_, err := w.Write(confusion)
+		return err
+	})
 }
 
 // export writes the final weights as a state_dict and as TorchScript.

@@ -64,6 +64,19 @@ type Options struct {
 	// its checkpoint; meant for settings that do not change the results
 	// (threads, loader workers, device) when resuming on another machine.
 	Override func(*Config)
+
+	// sets, if set, gives the run its training and test sets instead of
+	// the data location of its Config (a cross-validation fold).
+	sets func() (train, test *dataset.Set)
+}
+
+// loadSets returns the run's training and test sets.
+func (o Options) loadSets(ctx context.Context, cfg Config) (train, test *dataset.Set, err error) {
+	if o.sets != nil {
+		train, test = o.sets()
+		return train, test, nil
+	}
+	return loadData(ctx, cfg, o.Log)
 }
 
 // Result summarizes a finished run.
@@ -133,7 +146,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	train, test, err := loadData(ctx, cfg, log)
+	train, test, err := o.loadSets(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -182,9 +195,17 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 		printHeader(o.Progress, cfg, net, dev)
 	}
 
+	tb, err := openTensorBoard(cfg, st.Step, ck != nil)
+	if err != nil {
+		return nil, err
+	}
 	r := &run{cfg: cfg, o: o, log: log, net: net, opt: opt, sched: sched, dev: dev,
-		train: trainLoader, test: testLoader, state: st}
-	return r.loop(ctx)
+		train: trainLoader, test: testLoader, state: st, tb: tb}
+	res, err := r.loop(ctx)
+	if cerr := tb.close(); err == nil && cerr != nil {
+		return nil, cerr
+	}
+	return res, err
 }
 
 // evalBatch is the batch size of test passes. On the CPU it is the

@@ -118,7 +118,7 @@ func newApp(log *logrus.Logger) *cli.App {
 		Before: func(c *cli.Context) error { return setupLog(c, log) },
 		Action: func(c *cli.Context) error { return trainAction(c, log) },
 		Commands: []*cli.Command{
-			evaluateCommand(log), predictCommand(log), summaryCommand(), exportCommand(log),
+			evaluateCommand(log), predictCommand(log), summaryCommand(), exportCommand(log), cvCommand(log),
 		},
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -180,6 +180,8 @@ func trainFlags(d trainer.Config) []cli.Flag {
 		&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes (quick runs)"},
 		&cli.StringFlag{Name: "resume", Usage: "continue the run in this checkpoint file or output folder (its configuration is reused; only -threads, -workers and -device may be changed)"},
 		&cli.StringFlag{Name: "init-from", Usage: "start from the weights in this state_dict or TorchScript file"},
+		&cli.StringFlag{Name: "tensorboard", Usage: "folder for TensorBoard event files (tensorboard --logdir); off writes none", DefaultText: "<out>/tensorboard"},
+		&cli.IntFlag{Name: "tensorboard-every", Value: d.TensorBoardEvery, Usage: "also log the training loss of every N-th step to TensorBoard (0: only per epoch)"},
 	}
 }
 
@@ -239,6 +241,7 @@ func configFrom(c *cli.Context) trainer.Config {
 		Seed: c.Uint64("seed"), Augment: c.Bool("augment"), Data: c.String("data"), Out: c.String("out"),
 		Device: c.String("device"), Threads: threads, Workers: workers,
 		ChannelsLast: channelsLast, Autocast: c.Bool("autocast"), TrainLimit: c.Int("train-limit"), TestLimit: c.Int("test-limit"),
+		TensorBoard: tensorBoardFrom(c), TensorBoardEvery: c.Int("tensorboard-every"),
 	}
 }
 

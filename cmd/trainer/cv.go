@@ -1,0 +1,114 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"gotrain/internal/progress"
+	"gotrain/trainer"
+)
+
+// tensorBoardFrom returns trainer.Config's TensorBoard for the flags: the
+// default (within the output folder, which it follows when a run is
+// moved), none for "off" (or ""), else the folder given, made absolute.
+func tensorBoardFrom(c *cli.Context) string {
+	v := c.String("tensorboard")
+	switch {
+	case !c.IsSet("tensorboard"):
+		return trainer.DefaultConfig().TensorBoard
+	case v == "off" || v == "":
+		return ""
+	}
+	if abs, err := filepath.Abs(v); err == nil {
+		return abs
+	}
+	return v
+}
+
+// defaultCVOut is cv's -out.
+const defaultCVOut = "runs/cv"
+
+func cvCommand(log *logrus.Logger) *cli.Command {
+	var flags []cli.Flag
+	for _, f := range trainFlags(trainer.DefaultConfig()) {
+		switch f.Names()[0] {
+		case "resume", "init-from":
+			continue
+		case "out":
+			f = &cli.StringFlag{Name: "out", Value: defaultCVOut, Usage: "output folder: cv.csv, cv.json and a run folder fold-K per fold"}
+		}
+		flags = append(flags, f)
+	}
+	flags = append(flags,
+		&cli.IntFlag{Name: "folds", Value: 5, Usage: "number of stratified folds of the training set"},
+		&cli.StringFlag{Name: "resume", Usage: "continue the cross-validation in this output folder: finished folds are skipped, an interrupted one resumes (its settings are reused; only -threads, -workers and -device may be changed)"},
+	)
+	return &cli.Command{
+		Name:  "cv",
+		Usage: "K-fold cross-validation: train on stratified folds of the training set, then test each fold's network",
+		UsageText: "trainer cv -folds K [training flags] [-out DIR]\n" +
+			"trainer cv -resume DIR",
+		Description: "Fold k trains a normal run in DIR/fold-k on the other folds' images, with its held-out fold as the\n" +
+			"test pass of every epoch. When all folds are done, each fold's final network is tested once on the\n" +
+			"test set, and DIR/cv.csv and DIR/cv.json give each fold's validation and test accuracy, and their\n" +
+			"mean and sample standard deviation (ddof=1). The folds depend only on the training set, -folds and -seed.",
+		Flags:  flags,
+		Action: func(c *cli.Context) error { return cvAction(c, log) },
+	}
+}
+
+func cvAction(c *cli.Context, log *logrus.Logger) error {
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	cfg := configFrom(c)
+	resume := c.String("resume")
+	if resume == "" {
+		if err := cfg.Validate(); err != nil {
+			return usageError{err}
+		}
+		if k := c.Int("folds"); k < 2 {
+			return usagef("cv: -folds must be at least 2, got %d", k)
+		}
+	} else {
+		for _, f := range c.Command.Flags {
+			name := f.Names()[0]
+			if c.IsSet(name) && !slices.Contains(resumeFlags, name) {
+				return usagef("cv: -%s cannot be changed on -resume: a resumed cross-validation keeps its settings (it takes only -%s)",
+					name, strings.Join(resumeFlags[1:], ", -"))
+			}
+		}
+		if cfg.Threads < 1 || cfg.Workers < 1 {
+			return usagef("threads and workers must be at least 1, got %d and %d", cfg.Threads, cfg.Workers)
+		}
+	}
+	res, err := trainer.CrossValidate(c.Context, trainer.CVConfig{Folds: c.Int("folds"), Config: cfg}, trainer.Options{
+		Log: log, Progress: os.Stdout, IsTerminal: progress.IsTerminal(os.Stdout), Resume: resume,
+		Override: func(r *trainer.Config) {
+			// As for a resumed run: the machine's settings may change.
+			if c.IsSet("threads") {
+				r.Threads = cfg.Threads
+			}
+			if c.IsSet("workers") {
+				r.Workers = cfg.Workers
+			}
+			if c.IsSet("device") {
+				r.Device = cfg.Device
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := res.WriteTable(os.Stdout); err != nil {
+		return err
+	}
+	log.Infof("cross-validation done: test accuracy %.2f ± %.2f%% over %d folds; outputs in %s",
+		res.Mean.TestAcc, res.Std.TestAcc, len(res.Folds), res.OutDir)
+	return nil
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gotrain/metrics"
+	"gotrain/trainer"
+)
+
+// TestCrossValidation runs a 5-fold cross-validation of 250 training
+// images for one epoch, then takes away the last two folds' work as an
+// interruption would (fold 4 stopped after its checkpoint, fold 5 never
+// started) and resumes: the finished folds are skipped, and the result is
+// the one of the uninterrupted run.
+func TestCrossValidation(t *testing.T) {
+	needArchive(t)
+	out := filepath.Join(t.TempDir(), "cv")
+	tb := filepath.Join(t.TempDir(), "tb")
+	args := []string{"cv", "-folds", "5", "-model", "seed", "-epochs", "1", "-batch-size", "50", "-train-limit", "250",
+		"-test-limit", "100", "-seed", "5", "-threads", "1", "-workers", "2", "-data", archive, "-out", out, "-tensorboard", tb}
+	r := runTrainer(t, args...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	// Every fold's test pass of its epoch is on its 50 held-out images.
+	if n := strings.Count(r.stdout, "/50 ("); n != 5 {
+		t.Errorf("%d test passes on 50 images, want 5:\n%s", n, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "mean ± std") || !strings.Contains(r.stdout, "sample (ddof=1)") {
+		t.Errorf("no table of results:\n%s", r.stdout)
+	}
+	first := readCVCSV(t, filepath.Join(out, trainer.CVCSVFile))
+	if len(first) != 5+3 {
+		t.Fatalf("cv.csv has %d lines, want a header, 5 folds, mean and std", len(first))
+	}
+	var val, test []float64
+	for k := 1; k <= 5; k++ {
+		row := first[k]
+		if row[0] != strconv.Itoa(k) || row[1] != "200" || row[2] != "50" {
+			t.Errorf("cv.csv fold %d: %v", k, row)
+		}
+		dir := trainer.FoldDir(out, k)
+		hist, err := metrics.ReadJSON(filepath.Join(dir, trainer.MetricsJSONFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 1 || row[3] != strconv.FormatFloat(hist[0].TestAcc, 'g', -1, 64) {
+			t.Errorf("fold %d: cv.csv val_acc %s, its run's metrics %+v", k, row[3], hist)
+		}
+		for _, f := range []string{trainer.CheckpointFile, trainer.StateDictFile, trainer.ConfusionFile} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Errorf("fold %d: %v", k, err)
+			}
+		}
+		if ev, _ := filepath.Glob(filepath.Join(tb, fmt.Sprintf("fold-%d", k), "events.out.tfevents.*")); len(ev) != 1 {
+			t.Errorf("fold %d: event files %v in the -tensorboard folder", k, ev)
+		}
+		val = append(val, parseFloat(t, row[3]))
+		test = append(test, parseFloat(t, row[4]))
+	}
+	// The mean and std rows, as numpy computes them.
+	if py := numpyMeanStd(t, val, test); py != nil {
+		for i, name := range []string{"mean", "std"} {
+			row := first[6+i]
+			if row[0] != name || math.Abs(parseFloat(t, row[3])-py[i][0]) > 1e-9 || math.Abs(parseFloat(t, row[4])-py[i][1]) > 1e-9 {
+				t.Errorf("cv.csv %s row %v, numpy (ddof=1) %v", name, row, py[i])
+			}
+		}
+	}
+	var js struct {
+		Folds []struct {
+			TestAcc float64 `json:"test_acc"`
+		}
+		StdKind string `json:"std_kind"`
+	}
+	b, _ := os.ReadFile(filepath.Join(out, trainer.CVJSONFile))
+	if err := json.Unmarshal(b, &js); err != nil || len(js.Folds) != 5 || js.Folds[4].TestAcc != test[4] || js.StdKind != "sample (ddof=1)" {
+		t.Errorf("cv.json (%v): %s", err, b)
+	}
+
+	t.Run("Resume", func(t *testing.T) {
+		weights := map[int][]byte{}
+		for _, k := range []int{4, 5} {
+			weights[k], _ = os.ReadFile(filepath.Join(trainer.FoldDir(out, k), trainer.StateDictFile))
+		}
+		kept := map[string]time.Time{}
+		for k := 1; k <= 3; k++ {
+			for _, f := range []string{trainer.CheckpointFile, trainer.MetricsJSONFile, trainer.StateDictFile} {
+				p := filepath.Join(trainer.FoldDir(out, k), f)
+				st, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				kept[p] = st.ModTime()
+			}
+		}
+		for _, p := range []string{
+			filepath.Join(trainer.FoldDir(out, 4), trainer.StateDictFile), filepath.Join(trainer.FoldDir(out, 4), trainer.TorchScriptFile),
+			trainer.FoldDir(out, 5), filepath.Join(tb, "fold-5"), filepath.Join(out, trainer.CVCSVFile), filepath.Join(out, trainer.CVJSONFile),
+		} {
+			if err := os.RemoveAll(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := runTrainer(t, "cv", "-resume", out, "-threads", "1")
+		if r.code != 0 {
+			t.Fatalf("resume: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		for _, want := range []string{"fold 1/5 finished before; skipped", "fold 3/5 finished before; skipped", "fold 4/5: resuming", "fold 5/5: training on 200 images"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("resume log lacks %q:\n%s", want, r.stderr)
+			}
+		}
+		for p, mt := range kept {
+			if st, err := os.Stat(p); err != nil || !st.ModTime().Equal(mt) {
+				t.Errorf("%s of a finished fold was rewritten (%v)", p, err)
+			}
+		}
+		for k, w := range weights {
+			if b, err := os.ReadFile(filepath.Join(trainer.FoldDir(out, k), trainer.StateDictFile)); err != nil || !bytes.Equal(b, w) {
+				t.Errorf("fold %d: final weights differ from the uninterrupted run's (%v)", k, err)
+			}
+		}
+		if again := readCVCSV(t, filepath.Join(out, trainer.CVCSVFile)); fmt.Sprint(again) != fmt.Sprint(first) {
+			t.Errorf("cv.csv after the resume:\n%v\nuninterrupted:\n%v", again, first)
+		}
+	})
+
+	t.Run("Refusals", func(t *testing.T) {
+		for _, c := range []struct {
+			args []string
+			code int
+			want string
+		}{
+			{[]string{"cv", "-resume", out, "-epochs", "3"}, 2, "-epochs cannot be changed on -resume"},
+			{[]string{"cv", "-resume", out, "-folds", "3"}, 2, "-folds cannot be changed on -resume"},
+			{[]string{"cv", "-folds", "1", "-out", t.TempDir()}, 2, "-folds must be at least 2"},
+			{append(args[:len(args):len(args)], "-seed", "6"), 1, "holds a cross-validation already"},
+			{[]string{"cv", "-resume", t.TempDir()}, 1, trainer.CVConfigFile},
+		} {
+			r := runTrainer(t, c.args...)
+			if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("%v: exit %d (want %d), stderr lacks %q:\n%s", c.args, r.code, c.code, c.want, r.stderr)
+			}
+		}
+	})
+}
+
+func readCVCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func parseFloat(t *testing.T, s string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// numpyMeanStd returns [[mean(a), mean(b)], [std(a), std(b)]] with numpy's
+// std(ddof=1), or nil without numpy.
+func numpyMeanStd(t *testing.T, a, b []float64) [][2]float64 {
+	t.Helper()
+	in, _ := json.Marshal([][]float64{a, b})
+	out, err := exec.Command(python, "-c", `
+import json, sys
+import numpy as np
+a, b = json.loads(sys.argv[1])
+print(json.dumps([[np.mean(a), np.mean(b)], [np.std(a, ddof=1), np.std(b, ddof=1)]]))
+`, string(in)).Output()
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("numpy: %v", err)
+		}
+		t.Logf("mean and std not checked against numpy: %v", err)
+		return nil
+	}
+	var r [][2]float64
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
