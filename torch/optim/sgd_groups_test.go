@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -43,9 +44,7 @@ json.dump({"params": out, "param_groups": sd["param_groups"], "state": sorted(sd
 // state against state_dict()'s: the same hyper-parameters and parameter
 // numbers, and momentum buffers under the same numbers.
 func TestSGDGroupsMatchPyTorch(t *testing.T) {
-	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
-		t.Skipf("skipping: /usr/bin/python3 with torch is not available: %v", err)
-	}
+	needTorch(t)
 	p0 := [][]float64{{0.5, -1.25, 2}, {1.5, -0.5}, {0.25, 0.5, -2, 1}, {3}}
 	grads := [][][]float64{
 		{{0.1, -0.2, 0.3}, {0.5, -0.5}, {0.2, -0.1, 0.3, 1}, nil},
@@ -197,9 +196,7 @@ func TestSGDGroupsMatchPyTorch(t *testing.T) {
 // of both networks against scripts/models.py's split_decay on their PyTorch
 // twins, and the groups' weight decays.
 func TestWeightDecayGroupsMatchPyTorchRecipe(t *testing.T) {
-	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
-		t.Skipf("skipping: /usr/bin/python3 with torch is not available: %v", err)
-	}
+	needTorch(t)
 	const script = `
 import json, sys
 sys.path.insert(0, "../../scripts")
@@ -237,5 +234,17 @@ json.dump(out, sys.stdout)
 			t.Errorf("%s: groups %+v / %+v", name, groups[0].SGDConfig, groups[1].SGDConfig)
 		}
 		nn.Free(net)
+	}
+}
+
+// needTorch skips the test unless /usr/bin/python3 imports torch; where CI
+// is set it fails instead.
+func needTorch(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("/usr/bin/python3 with torch is needed in CI: %v", err)
+		}
+		t.Skipf("skipping: /usr/bin/python3 with torch is not available: %v", err)
 	}
 }
