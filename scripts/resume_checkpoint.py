@@ -20,7 +20,8 @@ batch order), testing at each epoch's end. With --batches DIR it trains
 instead on fixed batches, DIR/x.f32 (float32, normalized NCHW images) and
 DIR/y.i64 (int64 labels), --steps of --batch-size each: the interop tests
 compare these steps with the same steps in Go. It prints one JSON line:
-{"losses": [...], "run": {"epoch", "batch", "step"}}.
+{"steps", "last_loss", "run": {"epoch", "batch", "step"}}, with "losses"
+(every step's) for --batches.
 """
 
 import argparse
@@ -209,7 +210,11 @@ def main(argv=None):
         train_on_data(tr, args, steps_per_epoch)
     if args.out:
         save_checkpoint(args.out, net, opt, sched, run)
-    json.dump({"losses": tr.losses, "run": {k: run[k] for k in ("epoch", "batch", "step")}}, sys.stdout)
+    report = {"steps": len(tr.losses), "last_loss": tr.losses[-1] if tr.losses else None,
+              "run": {k: run[k] for k in ("epoch", "batch", "step")}}
+    if args.batches:
+        report["losses"] = tr.losses
+    json.dump(report, sys.stdout)
     print()
 
 
