@@ -70,3 +70,27 @@ class SepNet(nn.Module):
 
 
 NETWORKS = {"seed": SeedNet, "sepnet": SepNet}
+
+
+def split_decay(net):
+    """The parameters of net, as (name, parameter) pairs in named_parameters
+    order, split into those weight decay applies to and those it does not:
+    every BatchNorm parameter and every bias goes to the second list (the
+    common recipe; gotrain's nn.SplitDecay applies the same rule)."""
+    exempt = set()
+    for m in net.modules():
+        for name, p in m.named_parameters(recurse=False):
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) or name == "bias":
+                exempt.add(p)
+    decay, no_decay = [], []
+    for name, p in net.named_parameters():
+        (no_decay if p in exempt else decay).append((name, p))
+    return decay, no_decay
+
+
+def decay_param_groups(net, weight_decay):
+    """torch.optim parameter groups for split_decay's two lists: the first
+    with weight_decay, the second without (gotrain's optim.WeightDecayGroups)."""
+    decay, no_decay = split_decay(net)
+    return [{"params": [p for _, p in decay], "weight_decay": weight_decay},
+            {"params": [p for _, p in no_decay], "weight_decay": 0.0}]

@@ -124,7 +124,7 @@ func CrossValidate(ctx context.Context, cv CVConfig, o Options) (*CVResult, erro
 		if err := os.MkdirAll(out, 0o755); err != nil {
 			return nil, fmt.Errorf("output folder: %w", err)
 		}
-		if err := writeJSON(filepath.Join(out, CVConfigFile), cv); err != nil {
+		if err := writeJSONFile(filepath.Join(out, CVConfigFile), cv); err != nil {
 			return nil, err
 		}
 	}
@@ -175,7 +175,7 @@ func CrossValidate(ctx context.Context, cv CVConfig, o Options) (*CVResult, erro
 	if err := WriteCVCSV(filepath.Join(out, CVCSVFile), res); err != nil {
 		return nil, err
 	}
-	if err := writeJSON(filepath.Join(out, CVJSONFile), res); err != nil {
+	if err := writeJSONFile(filepath.Join(out, CVJSONFile), res); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -335,8 +335,8 @@ func readCVConfig(path string) (CVConfig, error) {
 	return cv, nil
 }
 
-// writeJSON writes v as indented JSON to path, atomically.
-func writeJSON(path string, v any) error {
+// writeJSONFile writes v as indented JSON to path, atomically.
+func writeJSONFile(path string, v any) error {
 	return atomicfile.Write(path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

@@ -188,12 +188,11 @@ func (r *run) interrupt(stats *runningStats, start time.Time) error {
 		return err
 	}
 	r.state.Partial = partialEpoch{LossSum: loss, Correct: correct, Seen: seen, TrainSecond: r.state.Partial.TrainSecond + elapsed(start)}
-	r.state.Scheduler, _ = r.sched.MarshalJSON()
 	if err := r.tb.flush(); err != nil { // before the checkpoint that covers them
 		return err
 	}
 	path := filepath.Join(r.cfg.Out, CheckpointFile)
-	if err := saveCheckpoint(path, r.net, r.opt, r.state); err != nil {
+	if err := saveCheckpoint(path, r.net, r.opt, r.sched, r.state); err != nil {
 		return err
 	}
 	fmt.Fprintln(r.o.Progress)
@@ -214,9 +213,9 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 	}
 	t = lap(&r.phases.input, t)
 	step := r.sched.LastStep()
-	r.opt.LR = r.sched.LR(step)
+	r.opt.SetLR(r.sched.LR(step))
 	if m, ok := r.sched.Momentum(step); ok {
-		r.opt.Momentum = m
+		r.opt.SetMomentum(m)
 	}
 	r.state.LRs = append(r.state.LRs, r.opt.LR)
 	logits, loss, err := infer.ForwardLoss(r.net, x, y, torch.ReduceMean, r.cfg.LabelSmoothing, r.cfg.Autocast)
@@ -318,7 +317,6 @@ func correctCount(logits, y *torch.Tensor) (*torch.Tensor, error) {
 
 // writeEpochFiles writes the checkpoint, metrics and plots after an epoch.
 func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
-	r.state.Scheduler, _ = r.sched.MarshalJSON()
 	out := r.cfg.Out
 	confusion, err := plots.ConfusionMatrixPNG(ev.Confusion, dataset.Classes)
 	if err != nil {
@@ -328,7 +326,7 @@ func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
 	if err := r.tb.epoch(r.state.Step, r.state.History[len(r.state.History)-1], r.opt.Momentum, confusion); err != nil {
 		return err
 	}
-	if err := saveCheckpoint(filepath.Join(out, CheckpointFile), r.net, r.opt, r.state); err != nil {
+	if err := saveCheckpoint(filepath.Join(out, CheckpointFile), r.net, r.opt, r.sched, r.state); err != nil {
 		return err
 	}
 	if err := metrics.WriteCSV(filepath.Join(out, MetricsCSVFile), r.state.History); err != nil {

@@ -188,8 +188,6 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 		if err := restore(ck, net, opt, sched, &st); err != nil {
 			return nil, err
 		}
-	} else {
-		st.Scheduler, _ = sched.MarshalJSON()
 	}
 	if ck == nil {
 		printHeader(o.Progress, cfg, net, dev)
@@ -272,31 +270,6 @@ func commas(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
-}
-
-// restore loads a checkpoint into the model (already on its device),
-// optimizer, scheduler and RNG.
-func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *optim.OneCycleLR, st *runState) error {
-	res, err := nn.LoadStateDict(net, ck.model)
-	if err != nil {
-		return fmt.Errorf("checkpoint does not fit model %s: %w", ck.Config.Model, err)
-	}
-	if res.ByOrder {
-		return fmt.Errorf("checkpoint does not fit model %s: parameter names differ", ck.Config.Model)
-	}
-	if err := sched.UnmarshalJSON(ck.Scheduler); err != nil {
-		return fmt.Errorf("checkpoint scheduler state: %w", err)
-	}
-	if err := opt.LoadState(ck.optimizer); err != nil {
-		return err
-	}
-	if len(ck.rng) > 0 {
-		if err := torch.SetRNGState(ck.rng); err != nil {
-			return err
-		}
-	}
-	*st = ck.runState
-	return nil
 }
 
 // elapsed returns seconds since t.

@@ -167,8 +167,12 @@ func TestWeightsFromCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sched, err := optim.NewOneCycleLR(optim.DefaultOneCycleLRConfig(0.1, 1, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(dir, CheckpointFile)
-	if err := saveCheckpoint(path, net, opt, runState{Config: Config{Model: "seed"}}); err != nil {
+	if err := saveCheckpoint(path, net, opt, sched, runState{Config: Config{Model: "seed"}}); err != nil {
 		t.Fatal(err)
 	}
 	if k, err := ptfile.DetectFile(path); err != nil || k != ptfile.Checkpoint {

@@ -217,3 +217,32 @@ func Call(m Module, x *torch.Tensor) (*torch.Tensor, error) {
 	}
 	return y, nil
 }
+
+// SplitDecay splits m's parameters (NamedParameters, in its order) into
+// those that weight decay should apply to and those it should not, the
+// common PyTorch recipe: every parameter of a BatchNorm2d and every bias
+// goes to noDecay, the other weights to decay.
+func SplitDecay(m Module) (decay, noDecay []NamedTensor) {
+	exempt := make(map[*torch.Tensor]bool)
+	_ = Walk(m, func(_ string, _ int, m Module) error {
+		h, ok := m.(Holder)
+		if !ok {
+			return nil
+		}
+		_, bn := m.(*BatchNorm2d)
+		for _, p := range h.Parameters() {
+			if bn || p.Name == "bias" {
+				exempt[p.Tensor] = true
+			}
+		}
+		return nil
+	})
+	for _, p := range NamedParameters(m) {
+		if exempt[p.Tensor] {
+			noDecay = append(noDecay, p)
+		} else {
+			decay = append(decay, p)
+		}
+	}
+	return decay, noDecay
+}
