@@ -85,7 +85,7 @@ func TestCVTable(t *testing.T) {
 
 	// cv.json: the same numbers under snake_case keys.
 	jpath := filepath.Join(t.TempDir(), CVJSONFile)
-	if err := writeJSON(jpath, r); err != nil {
+	if err := writeJSONFile(jpath, r); err != nil {
 		t.Fatal(err)
 	}
 	var got map[string]any
