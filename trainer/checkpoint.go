@@ -75,9 +75,9 @@ func (p *partialEpoch) UnmarshalJSON(data []byte) error {
 
 // saveCheckpoint writes a torch.save file that Python reads as a dict:
 // {"model": state_dict, "optimizer": {"state": {i: {"momentum_buffer": t}}},
-// "rng_state": uint8 tensor, "progress": JSON text}. It replaces path
-// atomically.
-func saveCheckpoint(path string, m nn.Module, opt *optim.SGD, st runState) error {
+// "rng_state": uint8 tensor, "progress": JSON text}, plus the extra items
+// (the weight EMA's, see EMA). It replaces path atomically.
+func saveCheckpoint(path string, m nn.Module, opt *optim.SGD, st runState, extra ...ptfile.Item) error {
 	modelDict, err := stateDictObject(nn.StateDict(m))
 	if err != nil {
 		return err
@@ -119,6 +119,7 @@ func saveCheckpoint(path string, m nn.Module, opt *optim.SGD, st runState) error
 		{Key: "rng_state", Value: rngE},
 		{Key: "progress", Value: string(meta)},
 	}}
+	obj.Items = append(obj.Items, extra...)
 	if err := ptfile.SaveFile(path, obj); err != nil {
 		return fmt.Errorf("writing checkpoint: %w", err)
 	}
@@ -143,12 +144,13 @@ type checkpoint struct {
 	runState
 	model     []nn.NamedTensor
 	optimizer []nn.NamedTensor
+	ema       []nn.NamedTensor // the EMA's entry, if any (see EMA)
 	rng       []byte
 }
 
 // free releases the checkpoint's tensors.
 func (c *checkpoint) free() {
-	for _, nt := range append(c.model, c.optimizer...) {
+	for _, nt := range append(append(c.model, c.optimizer...), c.ema...) {
 		nt.Tensor.Free()
 	}
 }
@@ -227,6 +229,11 @@ func loadCheckpoint(path string) (*checkpoint, error) {
 				}
 				c.optimizer = append(c.optimizer, nn.NamedTensor{Name: fmt.Sprintf("%d.momentum_buffer", idx), Tensor: torch.Keep(t)})
 			}
+		}
+	}
+	if ev, ok := top.Get(emaKey); ok {
+		if c.ema, err = tensorsOf(ev); err != nil {
+			return fail(fmt.Errorf("EMA: %w", err))
 		}
 	}
 	rv, _ := top.Get("rng_state")

@@ -36,6 +36,10 @@ type Config struct {
 	// over the set (0: all).
 	TrainLimit int `json:"train_limit"`
 	TestLimit  int `json:"test_limit"`
+
+	// The training techniques of recipe.go; a field left empty (a
+	// checkpoint from before it existed) means the seed's setting.
+	Techniques
 }
 
 // DefaultConfig returns the seed project's recipe.
@@ -56,6 +60,7 @@ func DefaultConfig() Config {
 		Device:        "auto",
 		Threads:       runtime.NumCPU(),
 		Workers:       runtime.NumCPU(),
+		Techniques:    seedTechniques(),
 	}
 }
 
@@ -87,6 +92,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("image limits must not be negative")
 	case c.Out == "":
 		return fmt.Errorf("an output folder is required")
+	}
+	if err := c.Techniques.validate(c); err != nil {
+		return err
 	}
 	for _, n := range model.Names() {
 		if n == c.Model {

@@ -137,7 +137,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt, err := optim.NewSGD(nn.NamedParameters(net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay})
+	opt, err := newOptimizer(net, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	steps := trainLoader.NumBatches()
 	sched, err := optim.NewOneCycleLR(optim.OneCycleLRConfig{
 		MaxLR: cfg.LR, Epochs: cfg.Epochs, StepsPerEpoch: steps, PctStart: cfg.PctStart,
-		AnnealStrategy: "cos", CycleMomentum: cfg.CycleMomentum, BaseMomentum: 0.85, MaxMomentum: 0.95,
+		AnnealStrategy: cfg.Techniques.orSeed().Anneal, CycleMomentum: cfg.CycleMomentum, BaseMomentum: 0.85, MaxMomentum: 0.95,
 		DivFactor: 25, FinalDivFactor: 1e4,
 	})
 	if err != nil {
@@ -170,9 +170,19 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	if err := nn.To(net, dev); err != nil {
 		return nil, err
 	}
+	ema, err := newRunEMA(cfg, net, dev)
+	if err != nil {
+		return nil, err
+	}
+	if ema != nil {
+		defer ema.Free()
+	}
 	st := runState{Config: cfg}
 	if ck != nil {
 		if err := restore(ck, net, opt, sched, &st); err != nil {
+			return nil, err
+		}
+		if err := restoreEMA(ck, ema); err != nil {
 			return nil, err
 		}
 	} else {
@@ -183,7 +193,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	}
 
 	r := &run{cfg: cfg, o: o, log: log, net: net, opt: opt, sched: sched, dev: dev,
-		train: trainLoader, test: testLoader, state: st}
+		train: trainLoader, test: testLoader, state: st, ema: ema}
 	return r.loop(ctx)
 }
 
@@ -202,7 +212,7 @@ func evalBatch(train int, dev torch.Device) int {
 
 func trainPipeline(cfg Config) *transforms.Pipeline {
 	if cfg.Augment {
-		return transforms.SeedTrain()
+		return transforms.Train(trainOptions(cfg))
 	}
 	return transforms.SeedTest()
 }
@@ -240,8 +250,8 @@ func printHeader(w io.Writer, cfg Config, net nn.Module, dev torch.Device) {
 	if cfg.Autocast {
 		layout += ", bfloat16 autocast"
 	}
-	fmt.Fprintf(w, "Training Configuration:\nBatch Size: %d\nNumber of Epochs: %d\nLearning Rate: %v\nDevice: %v\nlibtorch: %s, %d threads, %s\n%s\n",
-		cfg.BatchSize, cfg.Epochs, cfg.LR, dev, torch.Version(), torch.NumThreads(), layout, "==================================================")
+	fmt.Fprintf(w, "Training Configuration:\nBatch Size: %d\nNumber of Epochs: %d\nLearning Rate: %v\nDevice: %v\nlibtorch: %s, %d threads, %s\n%s%s\n",
+		cfg.BatchSize, cfg.Epochs, cfg.LR, dev, torch.Version(), torch.NumThreads(), layout, recipeLine(cfg), "==================================================")
 }
 
 // commas formats n with thousands separators.
