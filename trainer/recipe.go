@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"gotrain/torch/optim"
 	"gotrain/transforms"
 )
 
@@ -193,4 +194,15 @@ func recipeLine(cfg Config) string {
 		return fmt.Sprintf("Recipe: %s (%s)\n", t.Recipe, d)
 	}
 	return fmt.Sprintf("Recipe: %s\n", t.Recipe)
+}
+
+// schedulerConfig returns the run's OneCycleLR arguments for steps
+// batches per epoch: PyTorch's defaults but for max_lr, pct_start,
+// anneal_strategy and cycle_momentum, which cfg sets.
+func schedulerConfig(cfg Config, steps int) optim.OneCycleLRConfig {
+	c := optim.DefaultOneCycleLRConfig(cfg.LR, cfg.Epochs, steps)
+	c.PctStart = cfg.PctStart
+	c.AnnealStrategy = cfg.Techniques.orSeed().Anneal
+	c.CycleMomentum = cfg.CycleMomentum
+	return c
 }

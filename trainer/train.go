@@ -159,11 +159,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	defer testLoader.Close()
 
 	steps := trainLoader.NumBatches()
-	sched, err := optim.NewOneCycleLR(optim.OneCycleLRConfig{
-		MaxLR: cfg.LR, Epochs: cfg.Epochs, StepsPerEpoch: steps, PctStart: cfg.PctStart,
-		AnnealStrategy: cfg.Techniques.orSeed().Anneal, CycleMomentum: cfg.CycleMomentum, BaseMomentum: 0.85, MaxMomentum: 0.95,
-		DivFactor: 25, FinalDivFactor: 1e4,
-	})
+	sched, err := optim.NewOneCycleLR(schedulerConfig(cfg, steps))
 	if err != nil {
 		return nil, err
 	}
