@@ -285,7 +285,7 @@ func (e *epochRun) work(ctx context.Context) {
 			idx := int(e.perm[lo+j])
 			img.Load(l.set.Image(idx))
 			pcg.Seed(imageSeed(l.cfg.Seed, e.epoch, idx))
-			l.pipe.Run(img, rng, b.X[j*ImageSize:(j+1)*ImageSize])
+			l.pipe.RunAt(img, rng, b.X[j*ImageSize:(j+1)*ImageSize], e.epoch, idx)
 			b.Y[j] = int64(l.set.Labels[idx])
 		}
 		select {

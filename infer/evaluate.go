@@ -46,6 +46,12 @@ func (e *Evaluation) ClassAccuracy() []float64 {
 // the mean loss, accuracy and confusion matrix. It leaves m in training
 // mode, for the training loop that calls it after every epoch.
 func Evaluate(m nn.Module, loader *dataset.Loader, dev torch.Device, channelsLast, autocast bool) (*Evaluation, error) {
+	return EvaluateWith(m, loader, dev, EvalOptions{ChannelsLast: channelsLast, Autocast: autocast})
+}
+
+// EvaluateWith is Evaluate with all the options of a test pass, flip
+// test-time augmentation among them.
+func EvaluateWith(m nn.Module, loader *dataset.Loader, dev torch.Device, o EvalOptions) (*Evaluation, error) {
 	start := time.Now()
 	nn.SetTraining(m, false)
 	defer nn.SetTraining(m, true)
@@ -63,11 +69,7 @@ func Evaluate(m nn.Module, loader *dataset.Loader, dev torch.Device, channelsLas
 				defer b.Release()
 				s := torch.NewScope()
 				defer s.Close()
-				x, y, err := BatchTensors(b, dev, channelsLast)
-				if err != nil {
-					return err
-				}
-				logits, loss, err := ForwardLoss(m, x, y, torch.ReduceSum, 0, autocast)
+				logits, loss, err := evalBatch(m, b, dev, o)
 				if err != nil {
 					return err
 				}

@@ -93,8 +93,9 @@ func (p *partialEpoch) UnmarshalJSON(data []byte) error {
 }
 
 // saveCheckpoint writes the checkpoint of a run at st to path, replacing
-// it atomically.
-func saveCheckpoint(path string, m nn.Module, opt *optim.SGD, sched *optim.OneCycleLR, st runState) error {
+// it atomically. The extra items (the weight EMA's, see EMA) follow the
+// others.
+func saveCheckpoint(path string, m nn.Module, opt *optim.SGD, sched *optim.OneCycleLR, st runState, extra ...ptfile.Item) error {
 	modelDict, err := stateDictObject(nn.StateDict(m))
 	if err != nil {
 		return err
@@ -119,6 +120,7 @@ func saveCheckpoint(path string, m nn.Module, opt *optim.SGD, sched *optim.OneCy
 		{Key: "rng_state", Value: &ptfile.Entry{DType: ptfile.Uint8, Shape: []int64{int64(len(rng))}, Data: rng}},
 		{Key: "run", Value: run},
 	}}
+	obj.Items = append(obj.Items, extra...)
 	if err := ptfile.SaveFile(path, obj); err != nil {
 		return fmt.Errorf("writing checkpoint: %w", err)
 	}
@@ -220,7 +222,8 @@ type checkpoint struct {
 	optimizer []nn.NamedTensor // momentum buffers, named as optim.SGD.State names them
 	groups    []groupState     // nil in the first layout
 	scheduler *optim.OneCycleLRStateDict
-	legacySch json.RawMessage // the first layout's scheduler, as JSON
+	legacySch json.RawMessage  // the first layout's scheduler, as JSON
+	ema       []nn.NamedTensor // the EMA's entry, if any (see EMA)
 	rng       []byte
 }
 
@@ -233,7 +236,7 @@ type groupState struct {
 
 // free releases the checkpoint's tensors.
 func (c *checkpoint) free() {
-	for _, nt := range append(c.model, c.optimizer...) {
+	for _, nt := range append(append(c.model, c.optimizer...), c.ema...) {
 		nt.Tensor.Free()
 	}
 }
@@ -346,6 +349,11 @@ func (c *checkpoint) decode(top *ptfile.Dict) error {
 			return fmt.Errorf("rng_state is not a uint8 vector (torch.get_rng_state()): %s", describeValue(rv))
 		}
 		c.rng = e.Data
+	}
+	if ev, ok := top.Get(emaKey); ok {
+		if c.ema, err = tensorsOf(ev); err != nil {
+			return fmt.Errorf("EMA: %w", err)
+		}
 	}
 	return nil
 }

@@ -44,6 +44,10 @@ type Config struct {
 	// TensorBoardEvery logs the loss of every N-th training step as
 	// Loss/train_step (0: none).
 	TensorBoardEvery int `json:"tensorboard_every"`
+
+	// The training techniques of recipe.go; a field left empty (a
+	// checkpoint from before it existed) means the seed's setting.
+	Techniques
 }
 
 // DefaultConfig returns the seed project's recipe.
@@ -67,6 +71,7 @@ func DefaultConfig() Config {
 
 		TensorBoard:      "tensorboard",
 		TensorBoardEvery: 50,
+		Techniques:       seedTechniques(),
 	}
 }
 
@@ -100,6 +105,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("the TensorBoard step interval must not be negative, got %d", c.TensorBoardEvery)
 	case c.Out == "":
 		return fmt.Errorf("an output folder is required")
+	}
+	if err := c.Techniques.validate(c); err != nil {
+		return err
 	}
 	for _, n := range model.Names() {
 		if n == c.Model {

@@ -34,6 +34,8 @@ type run struct {
 	test  *dataset.Loader
 	state runState
 	tb    *tbLog // TensorBoard events; nil when off
+	// ema is the weight average of -ema, nil when off.
+	ema *EMA
 	// dataWait is the fraction of the last epoch's training time spent
 	// waiting for batches.
 	dataWait float64
@@ -65,7 +67,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		if err := r.trainEpoch(ctx); err != nil {
 			return nil, err
 		}
-		ev, err := infer.Evaluate(r.net, r.test, r.dev, r.cfg.ChannelsLast, r.cfg.Autocast)
+		ev, err := infer.EvaluateWith(r.evalNet(), r.test, r.dev, r.evalOptions())
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +97,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		// The first epoch's weights are the best so far even at 0%.
 		if m.TestAcc > r.state.BestAcc || len(r.state.History) == 1 {
 			r.state.BestAcc = m.TestAcc
-			if err := torch.Save(filepath.Join(r.cfg.Out, BestFile), nn.StateDict(r.net)); err != nil {
+			if err := torch.Save(filepath.Join(r.cfg.Out, BestFile), nn.StateDict(r.evalNet())); err != nil {
 				return nil, err
 			}
 		}
@@ -192,7 +194,11 @@ func (r *run) interrupt(stats *runningStats, start time.Time) error {
 		return err
 	}
 	path := filepath.Join(r.cfg.Out, CheckpointFile)
-	if err := saveCheckpoint(path, r.net, r.opt, r.sched, r.state); err != nil {
+	items, err := r.emaItems()
+	if err != nil {
+		return err
+	}
+	if err := saveCheckpoint(path, r.net, r.opt, r.sched, r.state, items...); err != nil {
 		return err
 	}
 	fmt.Fprintln(r.o.Progress)
@@ -235,6 +241,11 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 	}
 	if err := r.sched.Step(); err != nil {
 		return err
+	}
+	if r.ema != nil {
+		if err := r.ema.Update(); err != nil {
+			return err
+		}
 	}
 	r.state.Step++
 	if r.tb.wantsStep(r.state.Step) {
@@ -326,7 +337,11 @@ func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
 	if err := r.tb.epoch(r.state.Step, r.state.History[len(r.state.History)-1], r.opt.Momentum, confusion); err != nil {
 		return err
 	}
-	if err := saveCheckpoint(filepath.Join(out, CheckpointFile), r.net, r.opt, r.sched, r.state); err != nil {
+	items, err := r.emaItems()
+	if err != nil {
+		return err
+	}
+	if err := saveCheckpoint(filepath.Join(out, CheckpointFile), r.net, r.opt, r.sched, r.state, items...); err != nil {
 		return err
 	}
 	if err := metrics.WriteCSV(filepath.Join(out, MetricsCSVFile), r.state.History); err != nil {
@@ -350,12 +365,13 @@ func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
 	})
 }
 
-// export writes the final weights as a state_dict and as TorchScript.
+// export writes the final weights (the EMA's with -ema) as a state_dict
+// and as TorchScript.
 func (r *run) export() error {
-	if err := torch.Save(filepath.Join(r.cfg.Out, StateDictFile), nn.StateDict(r.net)); err != nil {
+	if err := torch.Save(filepath.Join(r.cfg.Out, StateDictFile), nn.StateDict(r.evalNet())); err != nil {
 		return err
 	}
-	return nn.SaveTorchScript(filepath.Join(r.cfg.Out, TorchScriptFile), r.net)
+	return nn.SaveTorchScript(filepath.Join(r.cfg.Out, TorchScriptFile), r.evalNet())
 }
 
 // round4 rounds v to 4 decimals for the log; NaN and infinities stay as

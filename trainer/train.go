@@ -150,7 +150,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt, err := optim.NewSGD(nn.NamedParameters(net), optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay})
+	opt, err := newOptimizer(net, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -172,20 +172,26 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	defer testLoader.Close()
 
 	steps := trainLoader.NumBatches()
-	sched, err := optim.NewOneCycleLR(optim.OneCycleLRConfig{
-		MaxLR: cfg.LR, Epochs: cfg.Epochs, StepsPerEpoch: steps, PctStart: cfg.PctStart,
-		AnnealStrategy: "cos", CycleMomentum: cfg.CycleMomentum, BaseMomentum: 0.85, MaxMomentum: 0.95,
-		DivFactor: 25, FinalDivFactor: 1e4,
-	})
+	sched, err := optim.NewOneCycleLR(schedulerConfig(cfg, steps))
 	if err != nil {
 		return nil, err
 	}
 	if err := nn.To(net, dev); err != nil {
 		return nil, err
 	}
+	ema, err := newRunEMA(cfg, net, dev)
+	if err != nil {
+		return nil, err
+	}
+	if ema != nil {
+		defer ema.Free()
+	}
 	st := runState{Config: cfg}
 	if ck != nil {
 		if err := restore(ck, net, opt, sched, &st); err != nil {
+			return nil, err
+		}
+		if err := restoreEMA(ck, ema); err != nil {
 			return nil, err
 		}
 	}
@@ -198,7 +204,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 		return nil, err
 	}
 	r := &run{cfg: cfg, o: o, log: log, net: net, opt: opt, sched: sched, dev: dev,
-		train: trainLoader, test: testLoader, state: st, tb: tb}
+		train: trainLoader, test: testLoader, state: st, tb: tb, ema: ema}
 	res, err := r.loop(ctx)
 	if cerr := tb.close(); err == nil && cerr != nil {
 		return nil, cerr
@@ -221,7 +227,7 @@ func evalBatch(train int, dev torch.Device) int {
 
 func trainPipeline(cfg Config) *transforms.Pipeline {
 	if cfg.Augment {
-		return transforms.SeedTrain()
+		return transforms.Train(trainOptions(cfg))
 	}
 	return transforms.SeedTest()
 }
@@ -259,8 +265,8 @@ func printHeader(w io.Writer, cfg Config, net nn.Module, dev torch.Device) {
 	if cfg.Autocast {
 		layout += ", bfloat16 autocast"
 	}
-	fmt.Fprintf(w, "Training Configuration:\nBatch Size: %d\nNumber of Epochs: %d\nLearning Rate: %v\nDevice: %v\nlibtorch: %s, %d threads, %s\n%s\n",
-		cfg.BatchSize, cfg.Epochs, cfg.LR, dev, torch.Version(), torch.NumThreads(), layout, "==================================================")
+	fmt.Fprintf(w, "Training Configuration:\nBatch Size: %d\nNumber of Epochs: %d\nLearning Rate: %v\nDevice: %v\nlibtorch: %s, %d threads, %s\n%s%s\n",
+		cfg.BatchSize, cfg.Epochs, cfg.LR, dev, torch.Version(), torch.NumThreads(), layout, recipeLine(cfg), "==================================================")
 }
 
 // commas formats n with thousands separators.

@@ -14,7 +14,8 @@ import (
 
 // ReadWeights reads named tensors from a file PyTorch users share: a
 // TorchScript module saved by torch.jit.save (its parameters and buffers),
-// a state_dict saved by torch.save, or one of our checkpoints (its model).
+// a state_dict saved by torch.save, or one of our checkpoints (its model,
+// or the weight EMA of a run with -ema, which its test passes used).
 // The tensors are on the CPU and owned by the caller.
 func ReadWeights(path string) ([]nn.NamedTensor, error) {
 	ts, _, err := readWeights(path)
@@ -37,7 +38,7 @@ func readWeights(path string) ([]nn.NamedTensor, string, error) {
 		ck, err := loadCheckpoint(path)
 		if err == nil {
 			freeNamed(ck.optimizer)
-			return ck.model, ck.Config.Model, nil
+			return checkpointWeights(ck), ck.Config.Model, nil
 		}
 		if !errors.Is(err, errNotCheckpoint) {
 			return nil, "", err

@@ -5,6 +5,9 @@ import "math/rand/v2"
 // Pipeline is an augmentation followed by normalization into a float32 CHW
 // destination: the per-image work of a data loader.
 type Pipeline struct {
+	// AlternateFlip, if set, mirrors the image first in the epochs where
+	// it says so (see RunAt); nil means no such flip.
+	AlternateFlip *AlternatingFlip
 	// Augment, run with its probability; nil means none.
 	Augment Transform
 	// Normalize writes the result; it must not be nil.
@@ -12,8 +15,15 @@ type Pipeline struct {
 }
 
 // Run augments img in place, drawing from r, and writes it normalized, in
-// CHW layout, into dst (len 3*H*W).
-func (p *Pipeline) Run(img *Image, r *rand.Rand, dst []float32) {
+// CHW layout, into dst (len 3*H*W). It is RunAt for image 0 of epoch 0.
+func (p *Pipeline) Run(img *Image, r *rand.Rand, dst []float32) { p.RunAt(img, r, dst, 0, 0) }
+
+// RunAt is Run for the image with index idx in the data set, in the given
+// epoch: the two place the image for AlternateFlip.
+func (p *Pipeline) RunAt(img *Image, r *rand.Rand, dst []float32, epoch, idx int) {
+	if p.AlternateFlip != nil && p.AlternateFlip.Flipped(epoch, idx) {
+		HFlip(img)
+	}
 	if p.Augment != nil {
 		Apply(p.Augment, img, r)
 	}
@@ -47,23 +57,7 @@ func MeanFill(mean [Channels]float64) [Channels]uint8 {
 // with albumentations' defaults for everything not listed (bilinear
 // interpolation, BORDER_REFLECT_101, min_holes = max_holes, brightness and
 // contrast limits 0.2, hue/saturation/value limits 20/30/20).
-func SeedTrain() *Pipeline {
-	return &Pipeline{
-		Augment: &Compose{P: 1, Transforms: []Transform{
-			&HorizontalFlip{P: 0.5},
-			&ShiftScaleRotate{ShiftLimit: 0.15, ScaleLimit: 0.15, RotateLimit: 15, P: 0.5},
-			&CoarseDropout{
-				MinHoles: 2, MaxHoles: 2, MinHeight: 8, MaxHeight: 8, MinWidth: 8, MaxWidth: 8,
-				Fill: MeanFill(CIFAR10Mean), P: 0.5,
-			},
-			&OneOf{P: 0.5, Transforms: []Transform{
-				&RandomBrightnessContrast{BrightnessLimit: 0.2, ContrastLimit: 0.2, BrightnessByMax: true, P: 0.5},
-				&HueSaturationValue{HueShiftLimit: 20, SatShiftLimit: 30, ValShiftLimit: 20, P: 0.5},
-			}},
-		}},
-		Normalize: NewNormalize(CIFAR10Mean, CIFAR10Std, 255),
-	}
-}
+func SeedTrain() *Pipeline { return Train(SeedTrainOptions()) }
 
 // SeedTest returns the seed project's evaluation pipeline: Normalize only.
 func SeedTest() *Pipeline {

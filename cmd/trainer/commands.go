@@ -87,12 +87,13 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 	return &cli.Command{
 		Name:      "evaluate",
 		Usage:     "test a weights file: accuracy, per-class accuracy, confusion matrix",
-		UsageText: "trainer evaluate -weights FILE [-data PATH] [-confusion-png FILE] [-json]",
+		UsageText: "trainer evaluate -weights FILE [-data PATH] [-tta] [-confusion-png FILE] [-json]",
 		Flags: append(weightsFlags(),
 			&cli.StringFlag{Name: "data", Usage: "CIFAR-10 folder or archive (default ./data, downloaded if missing)"},
 			&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes"},
 			&cli.IntFlag{Name: "batch-size", Value: 500, Usage: "images per batch"},
 			workersFlag(),
+			ttaFlag(),
 			&cli.StringFlag{Name: "confusion-png", Usage: "also plot the confusion matrix to this PNG file"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 		),
@@ -118,7 +119,8 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 				return err
 			}
 			defer l.Close()
-			ev, err := infer.Evaluate(net, l, dev, torch.DeviceDefaultsFor(c.String("device")).ChannelsLast, false)
+			ev, err := infer.EvaluateWith(net, l, dev, infer.EvalOptions{
+				ChannelsLast: torch.DeviceDefaultsFor(c.String("device")).ChannelsLast, FlipTTA: c.Bool("tta")})
 			if err != nil {
 				return err
 			}

@@ -114,11 +114,12 @@ func newApp(log *logrus.Logger) *cli.App {
 			"on CIFAR-10, writing checkpoints, metrics, plots and the final weights into -out.\n" +
 			"Without -data it uses ./data, downloading CIFAR-10 there if missing; offline, point\n" +
 			"-data at a local copy (folder or archive), e.g. -data ../shared/datasets/cifar10-jpeg.tar.gz.",
-		Flags:  append(trainFlags(d), logFlags()...),
+		Flags:  append(append(trainFlags(d), techniqueFlags(d)...), logFlags()...),
 		Before: func(c *cli.Context) error { return setupLog(c, log) },
 		Action: func(c *cli.Context) error { return trainAction(c, log) },
 		Commands: []*cli.Command{
 			evaluateCommand(log), predictCommand(log), summaryCommand(), exportCommand(log), cvCommand(log),
+			ensembleCommand(log),
 		},
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -247,9 +248,12 @@ func configFrom(c *cli.Context) trainer.Config {
 
 func trainAction(c *cli.Context, log *logrus.Logger) error {
 	if c.NArg() > 0 {
-		return usagef("unexpected argument %q (sub-commands: evaluate, predict, summary, export)", c.Args().First())
+		return usagef("unexpected argument %q (sub-commands: evaluate, predict, summary, export, ensemble)", c.Args().First())
 	}
 	cfg := configFrom(c)
+	if err := applyRecipe(c, &cfg); err != nil {
+		return err
+	}
 	if c.String("resume") == "" {
 		if err := cfg.Validate(); err != nil {
 			return usageError{err}

@@ -1,0 +1,208 @@
+package trainer
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"gotrain/torch/optim"
+	"gotrain/transforms"
+)
+
+// Recipes: named sets of defaults for a run's settings.
+const (
+	// RecipeSeed is the seed project's recipe, DefaultConfig.
+	RecipeSeed = "seed"
+	// RecipeBest is the best combination of the training techniques found
+	// so far. PROVISIONAL until the 20-epoch ablation runs set it.
+	RecipeBest = "best"
+)
+
+// Recipes returns the recipe names, RecipeSeed first.
+func Recipes() []string { return []string{RecipeSeed, RecipeBest} }
+
+// RecipeConfig returns the configuration of the named recipe: DefaultConfig
+// with the recipe's settings. Settings given explicitly (flags) go on top.
+//
+// RecipeBest is provisional: weight EMA 0.999, flip TTA, no weight decay
+// on BatchNorm parameters and biases, label smoothing 0.1, Nesterov
+// momentum, alternating flips and lighter augmentation (ShiftScaleRotate
+// shifts of up to 10% alone, no CoarseDropout), after the measurements on
+// larger networks collected in docs (cifar-techniques notes); the ablation
+// at 20 epochs decides.
+func RecipeConfig(name string) (Config, error) {
+	c := DefaultConfig()
+	switch name {
+	case RecipeSeed:
+	case RecipeBest:
+		c.Recipe = RecipeBest
+		c.LabelSmoothing = 0.1
+		c.EMA = 0.999
+		c.TTA = true
+		c.NoDecayBNBias = true
+		c.Nesterov = true
+		c.Flip = transforms.FlipAlternate
+		c.ShiftScaleRotate = "0.1,0,0"
+		c.CoarseDropout = "off"
+	default:
+		return Config{}, fmt.Errorf("unknown recipe %q (known: %s)", name, strings.Join(Recipes(), ", "))
+	}
+	return c, nil
+}
+
+// Techniques are the training techniques a run may add to the seed's
+// recipe, each with PyTorch's meaning. Their zero values (as in a
+// checkpoint written before they existed) are the seed's settings.
+type Techniques struct {
+	// Recipe names the recipe the run's settings started from.
+	Recipe string `json:"recipe,omitempty"`
+	// EMA is the decay of an exponential moving average of the weights and
+	// buffers, updated after every optimizer step, as
+	// torch.optim.swa_utils.AveragedModel(net, avg_fn=ema, use_buffers=True)
+	// with ema(avg, cur, n) = EMA*avg + (1-EMA)*cur. When set, the test
+	// passes and the exported weights are the average's. 0 is off.
+	EMA float64 `json:"ema,omitempty"`
+	// TTA makes the run's test passes average the logits of each image
+	// and its mirror image (flip test-time augmentation).
+	TTA bool `json:"tta,omitempty"`
+	// NoDecayBNBias puts BatchNorm weights and every bias in a parameter
+	// group without weight decay.
+	NoDecayBNBias bool `json:"no_decay_bn_bias,omitempty"`
+	// Nesterov is SGD's nesterov=True.
+	Nesterov bool `json:"nesterov,omitempty"`
+	// Anneal is OneCycleLR's anneal_strategy, "cos" or "linear".
+	Anneal string `json:"anneal,omitempty"`
+	// Flip is how training images are mirrored: transforms.FlipRandom
+	// (the seed's), FlipAlternate or FlipNone.
+	Flip string `json:"flip,omitempty"`
+	// ShiftScaleRotate and CoarseDropout are the strengths of those
+	// augmentations, as transforms.ParseShiftScaleRotate and
+	// ParseCoarseDropout read them.
+	ShiftScaleRotate string `json:"shift_scale_rotate,omitempty"`
+	CoarseDropout    string `json:"coarse_dropout,omitempty"`
+}
+
+// Seed's settings of the techniques, as DefaultConfig holds them.
+const (
+	seedAnneal           = "cos"
+	seedShiftScaleRotate = "0.15,0.15,15"
+	seedCoarseDropout    = "2:8"
+)
+
+func seedTechniques() Techniques {
+	return Techniques{Recipe: RecipeSeed, Anneal: seedAnneal, Flip: transforms.FlipRandom,
+		ShiftScaleRotate: seedShiftScaleRotate, CoarseDropout: seedCoarseDropout}
+}
+
+// orSeed returns the seed's settings in place of empty ones.
+func (t Techniques) orSeed() Techniques {
+	s := seedTechniques()
+	if t.Recipe == "" {
+		t.Recipe = s.Recipe
+	}
+	if t.Anneal == "" {
+		t.Anneal = s.Anneal
+	}
+	if t.Flip == "" {
+		t.Flip = s.Flip
+	}
+	if t.ShiftScaleRotate == "" {
+		t.ShiftScaleRotate = s.ShiftScaleRotate
+	}
+	if t.CoarseDropout == "" {
+		t.CoarseDropout = s.CoarseDropout
+	}
+	return t
+}
+
+func (t Techniques) validate(c Config) error {
+	t = t.orSeed()
+	switch {
+	case !slices.Contains(Recipes(), t.Recipe):
+		return fmt.Errorf("unknown recipe %q (known: %s)", t.Recipe, strings.Join(Recipes(), ", "))
+	case !(t.EMA >= 0 && t.EMA < 1) || math.IsNaN(t.EMA):
+		return fmt.Errorf("EMA decay must be in [0, 1) (0: off), got %v", t.EMA)
+	case t.Anneal != "cos" && t.Anneal != "linear":
+		return fmt.Errorf("anneal strategy must be cos or linear, got %q", t.Anneal)
+	case t.Flip != transforms.FlipRandom && t.Flip != transforms.FlipAlternate && t.Flip != transforms.FlipNone:
+		return fmt.Errorf("flip must be random, alternate or none, got %q", t.Flip)
+	case t.Nesterov && c.Momentum <= 0 && !c.CycleMomentum:
+		return fmt.Errorf("nesterov momentum needs a momentum")
+	}
+	if _, _, _, err := transforms.ParseShiftScaleRotate(t.ShiftScaleRotate); err != nil {
+		return err
+	}
+	if _, _, err := transforms.ParseCoarseDropout(t.CoarseDropout); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Describe lists the techniques that differ from the seed's, for the
+// run header; "" when none does.
+func (t Techniques) Describe() string {
+	t, s := t.orSeed(), seedTechniques()
+	var parts []string
+	if t.EMA != 0 {
+		parts = append(parts, fmt.Sprintf("weight EMA %v", t.EMA))
+	}
+	if t.TTA {
+		parts = append(parts, "flip TTA")
+	}
+	if t.NoDecayBNBias {
+		parts = append(parts, "no weight decay on BatchNorm and biases")
+	}
+	if t.Nesterov {
+		parts = append(parts, "Nesterov momentum")
+	}
+	if t.Anneal != s.Anneal {
+		parts = append(parts, t.Anneal+" annealing")
+	}
+	if t.Flip != s.Flip {
+		parts = append(parts, t.Flip+" flips")
+	}
+	if t.ShiftScaleRotate != s.ShiftScaleRotate {
+		parts = append(parts, "ShiftScaleRotate "+t.ShiftScaleRotate)
+	}
+	if t.CoarseDropout != s.CoarseDropout {
+		parts = append(parts, "CoarseDropout "+t.CoarseDropout)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// trainOptions returns the augmentation strengths of cfg.
+func trainOptions(cfg Config) transforms.TrainOptions {
+	t := cfg.Techniques.orSeed()
+	o := transforms.SeedTrainOptions()
+	o.Flip, o.FlipSeed = t.Flip, cfg.Seed
+	// Validate has checked both.
+	o.Shift, o.Scale, o.Rotate, _ = transforms.ParseShiftScaleRotate(t.ShiftScaleRotate)
+	o.Holes, o.HoleSize, _ = transforms.ParseCoarseDropout(t.CoarseDropout)
+	return o
+}
+
+// recipeLine is the run header's line naming the recipe and the
+// techniques in use beyond the seed's.
+func recipeLine(cfg Config) string {
+	t := cfg.Techniques.orSeed()
+	d := t.Describe()
+	if cfg.LabelSmoothing != 0 {
+		d = strings.TrimPrefix(d+fmt.Sprintf(", label smoothing %v", cfg.LabelSmoothing), ", ")
+	}
+	if d != "" {
+		return fmt.Sprintf("Recipe: %s (%s)\n", t.Recipe, d)
+	}
+	return fmt.Sprintf("Recipe: %s\n", t.Recipe)
+}
+
+// schedulerConfig returns the run's OneCycleLR arguments for steps
+// batches per epoch: PyTorch's defaults but for max_lr, pct_start,
+// anneal_strategy and cycle_momentum, which cfg sets.
+func schedulerConfig(cfg Config, steps int) optim.OneCycleLRConfig {
+	c := optim.DefaultOneCycleLRConfig(cfg.LR, cfg.Epochs, steps)
+	c.PctStart = cfg.PctStart
+	c.AnnealStrategy = cfg.Techniques.orSeed().Anneal
+	c.CycleMomentum = cfg.CycleMomentum
+	return c
+}
