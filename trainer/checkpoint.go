@@ -32,6 +32,9 @@ type runState struct {
 	BestAcc   float64         `json:"best_acc"`   // best test accuracy so far
 	Partial   partialEpoch    `json:"partial"`    // running sums of Epoch so far
 	LRs       []float64       `json:"lr_history"` // lr of every step so far
+	// WorldSize is the number of processes that trained (0 in files
+	// written before distributed runs: one).
+	WorldSize int `json:"world_size,omitempty"`
 }
 
 // partialEpoch holds the running training statistics of an unfinished epoch.
