@@ -116,8 +116,8 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 		}
 		log.Infof("resuming %s at epoch %d, batch %d", path, ck.Epoch+1, ck.Batch)
 		if w := max(ck.WorldSize, 1); w != worldSize {
-			log.Warnf("the checkpoint was written by %d processes, and %d continue it: a step now averages %d batches of %d images instead of %d, "+
-				"so the results will differ from those of the uninterrupted run", w, worldSize, worldSize, cfg.BatchSize, w)
+			log.Warnf("the checkpoint was written by %d processes, and %d continue it: a step now takes %d images instead of %d (%d per process), "+
+				"so the results will differ from those of the uninterrupted run", w, worldSize, worldSize*cfg.BatchSize, w*cfg.BatchSize, cfg.BatchSize)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
