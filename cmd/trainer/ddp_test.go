@@ -428,3 +428,127 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// torchrunArgs is the command line of the README's torchrun examples up to
+// the trainer: two processes on this machine; --redirects 2 --tee 2 since
+// Debian's torchrun 1.13 crashes on Python 3.11 with its default
+// --redirects 0 (pytorch#92319).
+func torchrunArgs(mode ...string) []string {
+	args := append([]string{"-m", "torch.distributed.run"}, mode...)
+	return append(args, "--nproc_per_node", "2", "--redirects", "2", "--tee", "2", "--no_python", binary)
+}
+
+// runTorchrun runs torchrun with args (bounded to two minutes) and returns
+// its exit code and output.
+func runTorchrun(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(python, args...)
+	cmd.Dir = workDir
+	cmd.Env = append(os.Environ(), env...)
+	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	b, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), string(b)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, string(b)
+}
+
+// TestDDPTorchrun runs the README's command under Debian's torchrun, with
+// its static rendezvous (the agent hosts the store) and with --standalone
+// (rank 0 hosts it), and a job that fails, whose exit code must say so.
+func TestDDPTorchrun(t *testing.T) {
+	needArchive(t)
+	needGloo(t)
+	needPythonTorch(t, "torch.distributed.run")
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range [][]string{{"--master_port", fmt.Sprint(freePort(t))}, {"--standalone"}} {
+		t.Run(mode[0], func(t *testing.T) {
+			if want := "torchrun " + mode[0]; !strings.Contains(string(readme), want) {
+				t.Errorf("README.md has no %q command", want)
+			}
+			out := t.TempDir()
+			code, output := runTorchrun(t, nil, append(torchrunArgs(mode...), ddpRun(out, "-epochs", "1", "-train-limit", "128")...)...)
+			if code != 0 || !strings.Contains(output, "Distributed: world size 2 (2 on this machine), backend gloo") {
+				t.Fatalf("torchrun: exit %d\n%s", code, output)
+			}
+			if _, err := os.Stat(filepath.Join(out, trainer.StateDictFile)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Run("failure", func(t *testing.T) {
+		code, output := runTorchrun(t, nil, append(torchrunArgs("--standalone"), "-data", "/nonexistent/cifar", "-out", t.TempDir())...)
+		if code == 0 || !strings.Contains(output, "/nonexistent/cifar") {
+			t.Fatalf("torchrun of a failing job: exit %d\n%s", code, output)
+		}
+	})
+}
+
+// TestDDPTorchrunRestart kills a worker of a torchrun job with
+// --max_restarts 1 after the first epoch's checkpoint: torchrun restarts
+// the workers, which resume from the checkpoint by themselves and finish.
+func TestDDPTorchrunRestart(t *testing.T) {
+	needArchive(t)
+	needGloo(t)
+	needPythonTorch(t, "torch.distributed.run")
+	out := t.TempDir()
+	mark := fmt.Sprintf("GOTRAIN_TEST_JOB=%d", time.Now().UnixNano())
+	done := make(chan struct{})
+	var code int
+	var output string
+	go func() {
+		defer close(done)
+		args := append(torchrunArgs("--standalone", "--max_restarts", "1", "--monitor_interval", "1"), ddpRun(out, "-epochs", "3")...)
+		code, output = runTorchrun(t, []string{mark}, args...)
+	}()
+	waitFile(t, filepath.Join(out, trainer.CheckpointFile), time.Minute)
+	pid := findProcess(t, mark, "RANK=1")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if code != 0 || !strings.Contains(output, "torchrun restart 1: resuming from") {
+		t.Fatalf("torchrun: exit %d\n%s", code, output)
+	}
+	h, err := metrics.ReadJSON(filepath.Join(out, trainer.MetricsJSONFile))
+	if err != nil || len(h) != 3 {
+		t.Fatalf("metrics after the restart: %+v, %v", h, err)
+	}
+}
+
+// findProcess returns the pid of the process whose environment holds every
+// one of vars.
+func findProcess(t *testing.T, vars ...string) int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			continue
+		}
+		have := map[string]bool{}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			have[kv] = true
+		}
+		all := true
+		for _, v := range vars {
+			all = all && have[v]
+		}
+		if all {
+			return pid
+		}
+	}
+	t.Fatalf("no process has %v", vars)
+	return 0
+}
