@@ -22,6 +22,10 @@ type LoaderConfig struct {
 	// Shuffle visits the images in a new order each epoch, a permutation
 	// drawn from (Seed, epoch); otherwise in the set's order.
 	Shuffle bool
+	// Sampler, if set, chooses the images of every epoch and their order,
+	// as a torch.utils.data.DataLoader's sampler does, and Shuffle is
+	// ignored: for example a DistributedSampler, for one rank's shard.
+	Sampler Sampler
 	// DropLast drops the last batch of an epoch when it is incomplete.
 	DropLast bool
 	// Seed determines the permutations and every image's augmentation.
@@ -32,6 +36,15 @@ type LoaderConfig struct {
 	// Prefetch is the number of batches being prepared or waiting ahead of
 	// the consumer; 0 means 2*Workers.
 	Prefetch int
+}
+
+// Sampler chooses the images that an epoch of a [Loader] visits, as
+// indices into its set, in order. [DistributedSampler] is one.
+type Sampler interface {
+	// Indices returns the indices of epoch; there must be NumSamples of them.
+	Indices(epoch int) []int
+	// NumSamples returns the number of indices of every epoch.
+	NumSamples() int
 }
 
 // Batch is a batch of augmented, normalized images and their labels. Its
@@ -73,7 +86,8 @@ func (b *Batch) Release() {
 //
 // Each image's augmentation draws from a generator seeded by (Seed, epoch,
 // image index), so the batches depend only on the configuration, the epoch
-// and the set, not on the number of goroutines or their timing.
+// and the set, not on the number of goroutines or their timing; with a
+// Sampler, an image is augmented as it would be in any other shard.
 type Loader struct {
 	set  *Set
 	pipe *transforms.Pipeline
@@ -108,6 +122,9 @@ func NewLoader(set *Set, pipe *transforms.Pipeline, cfg LoaderConfig) (*Loader, 
 	if cfg.Prefetch == 0 {
 		cfg.Prefetch = 2 * cfg.Workers
 	}
+	if cfg.Sampler != nil && cfg.Sampler.NumSamples() < 0 {
+		return nil, fmt.Errorf("dataset: NewLoader: sampler has %d samples", cfg.Sampler.NumSamples())
+	}
 	l := &Loader{set: set, pipe: pipe, cfg: cfg}
 	l.base, l.stop = context.WithCancel(context.Background())
 	// Enough buffers for every batch in flight plus two in the consumer's hands.
@@ -123,7 +140,7 @@ func (l *Loader) Config() LoaderConfig { return l.cfg }
 
 // NumBatches returns the number of batches of every epoch.
 func (l *Loader) NumBatches() int {
-	n, bs := l.set.Len(), l.cfg.BatchSize
+	n, bs := l.numSamples(), l.cfg.BatchSize
 	if l.cfg.DropLast {
 		return n / bs
 	}
@@ -141,10 +158,18 @@ func (l *Loader) Close() {
 	l.wg.Wait()
 }
 
-// newBatch makes batch buffers: BatchSize images, or fewer when the set is
-// smaller (a batch never holds more than the whole set).
+// numSamples returns the number of images of every epoch.
+func (l *Loader) numSamples() int {
+	if l.cfg.Sampler != nil {
+		return l.cfg.Sampler.NumSamples()
+	}
+	return l.set.Len()
+}
+
+// newBatch makes batch buffers: BatchSize images, or fewer when an epoch
+// has fewer (a batch never holds more than a whole epoch).
 func (l *Loader) newBatch() *Batch {
-	bs := min(l.cfg.BatchSize, l.set.Len())
+	bs := min(l.cfg.BatchSize, l.numSamples())
 	return &Batch{x: make([]float32, bs*ImageSize), y: make([]int64, bs), free: l.free}
 }
 
@@ -178,11 +203,17 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq2[*Batch, error] 
 			yield(nil, ErrClosed)
 			return
 		}
+		perm, err := l.order(epoch)
+		if err != nil {
+			l.mu.Unlock()
+			yield(nil, err)
+			return
+		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		unhook := context.AfterFunc(l.base, cancel)
 		defer unhook()
-		e := l.start(ctx, epoch)
+		e := l.start(ctx, epoch, perm)
 		l.mu.Unlock()
 		defer e.finish(cancel)
 
@@ -225,11 +256,12 @@ type epochRun struct {
 	wg     sync.WaitGroup // this epoch's goroutines
 }
 
-// start launches the feeder and the workers of an epoch. l.mu is held.
-func (l *Loader) start(ctx context.Context, epoch int) *epochRun {
+// start launches the feeder and the workers of an epoch that visits perm.
+// l.mu is held.
+func (l *Loader) start(ctx context.Context, epoch int, perm []int32) *epochRun {
 	k := l.cfg.Prefetch
 	e := &epochRun{
-		l: l, epoch: epoch, perm: l.order(epoch), nb: l.NumBatches(),
+		l: l, epoch: epoch, perm: perm, nb: l.NumBatches(),
 		jobs: make(chan int, k), tokens: make(chan struct{}, k), slots: make([]chan *Batch, k),
 	}
 	for i := range e.slots {
@@ -316,8 +348,23 @@ func (e *epochRun) finish(cancel context.CancelFunc) {
 	}
 }
 
-// order returns the order in which epoch visits the images.
-func (l *Loader) order(epoch int) []int32 {
+// order returns the order in which epoch visits the images: the sampler's,
+// checked, or the loader's own.
+func (l *Loader) order(epoch int) ([]int32, error) {
+	if s := l.cfg.Sampler; s != nil {
+		idx := s.Indices(epoch)
+		if len(idx) != s.NumSamples() {
+			return nil, fmt.Errorf("dataset: sampler gave %d indices for epoch %d, want its NumSamples %d", len(idx), epoch, s.NumSamples())
+		}
+		perm := make([]int32, len(idx))
+		for i, v := range idx {
+			if v < 0 || v >= l.set.Len() {
+				return nil, fmt.Errorf("dataset: sampler index %d of epoch %d is outside the set of %d images", v, epoch, l.set.Len())
+			}
+			perm[i] = int32(v)
+		}
+		return perm, nil
+	}
 	perm := make([]int32, l.set.Len())
 	for i := range perm {
 		perm[i] = int32(i)
@@ -327,7 +374,7 @@ func (l *Loader) order(epoch int) []int32 {
 		r := rand.New(rand.NewPCG(s1, s2))
 		r.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 	}
-	return perm
+	return perm, nil
 }
 
 // imageSeed derives the two PCG seed words of image idx in epoch from the

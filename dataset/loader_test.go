@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -400,4 +401,74 @@ func isIdentity(a []int) bool {
 		}
 	}
 	return true
+}
+
+// TestLoaderSampler feeds the loader the shards of a DistributedSampler:
+// each rank's batches hold its indices in the sampler's order, the shards
+// together cover the set (padded as PyTorch pads), the batch count follows
+// the shard, and every image is augmented as the unsharded loader augments
+// the same index in the same epoch.
+func TestLoaderSampler(t *testing.T) {
+	const n, world, bs = 103, 2, 10
+	set := indexedSet(n)
+	whole := newTestLoader(t, set, transforms.SeedTrain(), LoaderConfig{BatchSize: 1, Seed: 9, Workers: 2})
+	for epoch := range 2 {
+		wx, _ := epochData(t, whole, epoch) // image i at wx[i*ImageSize:]
+		seen := map[int]int{}
+		for rank := range world {
+			s, err := NewDistributedSampler(n, world, rank, true, 9, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := LoaderConfig{BatchSize: bs, Shuffle: true, Seed: 9, Workers: 3, Sampler: s}
+			l := newTestLoader(t, set, transforms.SeedTest(), cfg)
+			if got, want := l.NumBatches(), 6; got != want { // 52 indices
+				t.Fatalf("NumBatches = %d, want %d", got, want)
+			}
+			idx, _ := collect(t, l, epoch)
+			var flat []int
+			for _, b := range idx {
+				flat = append(flat, b...)
+			}
+			if want := s.Indices(epoch); !equalInts(flat, want) {
+				t.Fatalf("rank %d epoch %d: loader visits %v, sampler says %v", rank, epoch, flat, want)
+			}
+			for _, i := range flat {
+				seen[i]++
+			}
+			aug := newTestLoader(t, set, transforms.SeedTrain(), cfg)
+			x, _ := epochData(t, aug, epoch)
+			for j, i := range flat {
+				a, b := x[j*ImageSize:(j+1)*ImageSize], wx[i*ImageSize:(i+1)*ImageSize]
+				for k := range a {
+					if a[k] != b[k] {
+						t.Fatalf("rank %d epoch %d: image %d augmented differently than in the unsharded loader", rank, epoch, i)
+					}
+				}
+			}
+		}
+		if len(seen) != n {
+			t.Fatalf("epoch %d: shards cover %d of %d images", epoch, len(seen), n)
+		}
+	}
+}
+
+// shortSampler claims more indices than it gives.
+type shortSampler struct{}
+
+func (shortSampler) Indices(int) []int { return []int{0, 1} }
+func (shortSampler) NumSamples() int   { return 3 }
+
+func TestLoaderBadSampler(t *testing.T) {
+	l := newTestLoader(t, indexedSet(10), transforms.SeedTest(), LoaderConfig{BatchSize: 2, Sampler: shortSampler{}})
+	n := 0
+	for _, err := range l.Epoch(context.Background(), 0) {
+		n++
+		if err == nil || !strings.Contains(err.Error(), "sampler gave 2 indices for epoch 0, want its NumSamples 3") {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("epoch yielded %d values, want one error", n)
+	}
 }

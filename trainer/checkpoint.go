@@ -42,15 +42,18 @@ const (
 // the model, optimizer, scheduler and RNG. A checkpoint holds it under
 // "run" as a dict with these keys.
 type runState struct {
-	Format  string          `json:"format"`
-	Config  Config          `json:"config"`
-	Epoch   int             `json:"epoch"`      // epoch in progress (0-based)
-	Batch   int             `json:"batch"`      // batches of Epoch already trained
-	Step    int             `json:"step"`       // optimizer steps taken
-	History []metrics.Epoch `json:"history"`    // finished epochs
-	BestAcc float64         `json:"best_acc"`   // best test accuracy so far
-	Partial partialEpoch    `json:"partial"`    // running sums of Epoch so far
-	LRs     []float64       `json:"lr_history"` // lr of every step so far
+	Format    string          `json:"format"`
+	Config    Config          `json:"config"`
+	Epoch     int             `json:"epoch"`      // epoch in progress (0-based)
+	Batch     int             `json:"batch"`      // batches of Epoch already trained
+	Step      int             `json:"step"`       // optimizer steps taken
+	History   []metrics.Epoch `json:"history"`    // finished epochs
+	BestAcc   float64         `json:"best_acc"`   // best test accuracy so far
+	Partial   partialEpoch    `json:"partial"`    // running sums of Epoch so far
+	LRs       []float64       `json:"lr_history"` // lr of every step so far
+	// WorldSize is the number of processes that trained (0 in files
+	// written before distributed runs: one).
+	WorldSize int `json:"world_size,omitempty"`
 }
 
 // partialEpoch holds the running training statistics of an unfinished epoch.
@@ -623,7 +626,10 @@ func describeValue(v any) string {
 // optimizer, scheduler and RNG, and sets st to the run's state. The
 // scheduler and optimizer were built from the checkpoint's configuration;
 // a checkpoint whose optimizer or schedule does not fit them is refused.
-func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *optim.OneCycleLR, st *runState) error {
+//
+// With withSchedule false the scheduler's state is not loaded (nor the
+// groups' lr and momentum it sets): the caller rebuilds the schedule.
+func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *optim.OneCycleLR, st *runState, withSchedule bool) error {
 	res, err := nn.LoadStateDict(net, ck.model)
 	if err != nil {
 		return fmt.Errorf("checkpoint does not fit model %s: %w", ck.Config.Model, err)
@@ -631,11 +637,13 @@ func restore(ck *checkpoint, net nn.Module, opt *optim.SGD, sched *optim.OneCycl
 	if res.ByOrder {
 		return fmt.Errorf("checkpoint does not fit model %s: parameter names differ", ck.Config.Model)
 	}
-	if ck.scheduler == nil { // the first layout
+	switch {
+	case !withSchedule:
+	case ck.scheduler == nil: // the first layout
 		if err := sched.UnmarshalJSON(ck.legacySch); err != nil {
 			return fmt.Errorf("checkpoint scheduler state: %w", err)
 		}
-	} else {
+	default:
 		if err := checkGroups(ck.groups, sched); err != nil {
 			return err
 		}

@@ -248,7 +248,7 @@ func TestCheckpointResumesInPyTorch(t *testing.T) {
 
 	// Go resumes PyTorch's checkpoint.
 	resumed := testRun(t, ck.Config, perEpoch)
-	if err := restore(ck, resumed.net, resumed.opt, resumed.sched, &resumed.state); err != nil {
+	if err := restore(ck, resumed.net, resumed.opt, resumed.sched, &resumed.state, true); err != nil {
 		t.Fatalf("restoring PyTorch's checkpoint: %v", err)
 	}
 	st := resumed.state
@@ -412,7 +412,7 @@ func TestCheckpointV1StillLoads(t *testing.T) {
 	}
 	defer ck.free()
 	fresh := testRun(t, cfg, 5)
-	if err := restore(ck, fresh.net, fresh.opt, fresh.sched, &fresh.state); err != nil {
+	if err := restore(ck, fresh.net, fresh.opt, fresh.sched, &fresh.state, true); err != nil {
 		t.Fatal(err)
 	}
 	if fresh.state.Batch != 3 || fresh.sched.LastStep() != 3 || len(fresh.opt.State()) != len(r.opt.State()) {

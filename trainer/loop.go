@@ -41,6 +41,10 @@ type run struct {
 	dataWait float64
 	// phases is the time the steps of the current epoch spent in each part.
 	phases stepPhases
+	// dist is the distributed side of the run (nil: one process), and
+	// params the parameters whose gradients it averages.
+	dist   *dist
+	params []nn.NamedTensor
 }
 
 // stepPhases is the wall time that training steps spent in each of their
@@ -50,8 +54,9 @@ type run struct {
 type stepPhases struct {
 	// input: batch to tensors (and to the device); forward: network and
 	// loss; backward: zero_grad and backward; update: SGD and OneCycleLR;
-	// stats: the running loss and accuracy.
-	input, forward, backward, update, stats time.Duration
+	// stats: the running loss and accuracy; sync: a distributed run's
+	// collectives (buffers, gradients, the stop flag).
+	input, forward, backward, update, stats, sync time.Duration
 }
 
 // lap adds the time since t to *d and returns the current time.
@@ -67,9 +72,16 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		if err := r.trainEpoch(ctx); err != nil {
 			return nil, err
 		}
+		// Every rank tests rank 0's weights and buffers on its shard.
+		if err := r.dist.syncBuffers(r.net); err != nil {
+			return nil, fmt.Errorf("epoch %d, before the test pass: %w", r.state.Epoch+1, err)
+		}
 		ev, err := infer.EvaluateWith(r.evalNet(), r.test, r.dev, r.evalOptions())
 		if err != nil {
 			return nil, err
+		}
+		if err := r.dist.reduceEvaluation(ev); err != nil {
+			return nil, fmt.Errorf("epoch %d: %w", r.state.Epoch+1, err)
 		}
 		fmt.Fprintf(r.o.Progress, "\n%s\n\n", EvalSummary(ev.Loss, ev.Correct, ev.Total))
 		m := metrics.Epoch{
@@ -97,18 +109,30 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		// The first epoch's weights are the best so far even at 0%.
 		if m.TestAcc > r.state.BestAcc || len(r.state.History) == 1 {
 			r.state.BestAcc = m.TestAcc
-			if err := torch.Save(filepath.Join(r.cfg.Out, BestFile), nn.StateDict(r.evalNet())); err != nil {
-				return nil, err
+			if r.isMain() {
+				if err := torch.Save(filepath.Join(r.cfg.Out, BestFile), nn.StateDict(r.evalNet())); err != nil {
+					return nil, err
+				}
 			}
 		}
 		r.state.Epoch++
 		r.state.Batch = 0
 		r.state.Partial = partialEpoch{}
-		if err := r.writeEpochFiles(ev); err != nil {
+		if r.isMain() {
+			if err := r.writeEpochFiles(ev); err != nil {
+				return nil, err
+			}
+		}
+		if err := r.dist.barrier(fmt.Sprintf("epoch %d: waiting for rank 0's checkpoint", r.state.Epoch)); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.export(); err != nil {
+	if r.isMain() {
+		if err := r.export(); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.dist.barrier("waiting for rank 0's final weights"); err != nil {
 		return nil, err
 	}
 	return &Result{History: r.state.History, BestAcc: r.state.BestAcc, OutDir: r.cfg.Out}, nil
@@ -148,7 +172,12 @@ func (r *run) trainEpoch(ctx context.Context) error {
 			ready = start
 			continue
 		}
-		if ctx.Err() != nil {
+		stop, err := r.stopRequested(ctx)
+		if err != nil {
+			b.Release()
+			return fmt.Errorf("epoch %d, batch %d: %w", r.state.Epoch+1, b.Index, err)
+		}
+		if stop {
 			b.Release()
 			return r.interrupt(stats, start)
 		}
@@ -173,14 +202,29 @@ func (r *run) trainEpoch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if loss, correct, seen, err = r.dist.sumStats(loss, correct, seen); err != nil {
+		return fmt.Errorf("epoch %d: %w", r.state.Epoch+1, err)
+	}
 	r.state.Partial = partialEpoch{LossSum: loss, Correct: correct, Seen: seen, TrainSecond: r.state.Partial.TrainSecond + elapsed(start)}
 	ph := r.phases
 	r.log.WithFields(logrus.Fields{"epoch": r.state.Epoch + 1, "seconds": round4(elapsed(start)),
 		"data_wait": round4(wait.Seconds()), "input": round4(ph.input.Seconds()), "forward": round4(ph.forward.Seconds()),
 		"backward": round4(ph.backward.Seconds()), "update": round4(ph.update.Seconds()), "stats": round4(ph.stats.Seconds()),
+		"sync": round4(ph.sync.Seconds()),
 	}).Debug("training time by part of the step")
 	r.dataWait = wait.Seconds() / elapsed(start)
 	return bar.Close()
+}
+
+// stopRequested reports whether to stop before the next step: ctx was
+// cancelled (Ctrl-C), here or, in a distributed run, on any rank, so that
+// all ranks stop after the same step.
+func (r *run) stopRequested(ctx context.Context) (bool, error) {
+	if r.dist == nil {
+		return ctx.Err() != nil, nil
+	}
+	defer lap(&r.phases.sync, time.Now())
+	return r.dist.anyStop(ctx.Err() != nil)
 }
 
 // interrupt saves a mid-epoch checkpoint and reports the interruption.
@@ -189,16 +233,24 @@ func (r *run) interrupt(stats *runningStats, start time.Time) error {
 	if err != nil {
 		return err
 	}
+	if loss, correct, seen, err = r.dist.sumStats(loss, correct, seen); err != nil {
+		return err
+	}
 	r.state.Partial = partialEpoch{LossSum: loss, Correct: correct, Seen: seen, TrainSecond: r.state.Partial.TrainSecond + elapsed(start)}
 	if err := r.tb.flush(); err != nil { // before the checkpoint that covers them
 		return err
 	}
 	path := filepath.Join(r.cfg.Out, CheckpointFile)
-	items, err := r.emaItems()
-	if err != nil {
-		return err
+	if r.isMain() {
+		items, err := r.emaItems()
+		if err != nil {
+			return err
+		}
+		if err := saveCheckpoint(path, r.net, r.opt, r.sched, r.state, items...); err != nil {
+			return err
+		}
 	}
-	if err := saveCheckpoint(path, r.net, r.opt, r.sched, r.state, items...); err != nil {
+	if err := r.dist.barrier("waiting for rank 0's checkpoint"); err != nil {
 		return err
 	}
 	fmt.Fprintln(r.o.Progress)
@@ -224,6 +276,12 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 		r.opt.SetMomentum(m)
 	}
 	r.state.LRs = append(r.state.LRs, r.opt.LR)
+	if r.dist != nil {
+		if err := r.dist.syncBuffers(r.net); err != nil {
+			return err
+		}
+		t = lap(&r.phases.sync, t)
+	}
 	logits, loss, err := infer.ForwardLoss(r.net, x, y, torch.ReduceMean, r.cfg.LabelSmoothing, r.cfg.Autocast)
 	if err != nil {
 		return err
@@ -236,6 +294,12 @@ func (r *run) step(b *dataset.Batch, stats *runningStats) error {
 		return err
 	}
 	t = lap(&r.phases.backward, t)
+	if r.dist != nil {
+		if err := r.dist.allReduceGrads(r.params); err != nil {
+			return err
+		}
+		t = lap(&r.phases.sync, t)
+	}
 	if err := r.opt.Step(); err != nil {
 		return err
 	}

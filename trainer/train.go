@@ -26,6 +26,7 @@ import (
 	"gotrain/metrics"
 	"gotrain/model"
 	"gotrain/torch"
+	"gotrain/torch/distributed"
 	"gotrain/torch/nn"
 	"gotrain/torch/optim"
 	"gotrain/transforms"
@@ -68,6 +69,11 @@ type Options struct {
 	// sets, if set, gives the run its training and test sets instead of
 	// the data location of its Config (a cross-validation fold).
 	sets func() (train, test *dataset.Set)
+
+	// DistTimeout bounds the rendezvous and every collective of a
+	// distributed run (a process started by torchrun); zero means
+	// torch/distributed's DefaultTimeout.
+	DistTimeout time.Duration
 }
 
 // loadSets returns the run's training and test sets.
@@ -87,8 +93,24 @@ type Result struct {
 }
 
 // Run trains cfg.Model per cfg, or continues the run in o.Resume.
+//
+// A process that torchrun started (RANK, WORLD_SIZE, ... in its
+// environment) trains as one rank of a data-parallel job with the
+// semantics of PyTorch's DistributedDataParallel; see distributed.go.
 func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	log := o.Log
+	env, isRank, err := distributed.LookupEnv()
+	if err != nil {
+		return nil, err
+	}
+	worldSize := 1
+	if isRank {
+		worldSize = env.WorldSize
+		if env.Rank != 0 {
+			quiet(log)
+		}
+		autoResume(&o, cfg, env, log)
+	}
 	var ck *checkpoint
 	if o.Resume != "" {
 		path := o.Resume
@@ -107,6 +129,10 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 			o.Override(&cfg)
 		}
 		log.Infof("resuming %s at epoch %d, batch %d", path, ck.Epoch+1, ck.Batch)
+		if w := max(ck.WorldSize, 1); w != worldSize {
+			log.Warnf("the checkpoint was written by %d processes, and %d continue it: a step now takes %d images instead of %d (%d per process), "+
+				"so the results will differ from those of the uninterrupted run", w, worldSize, worldSize*cfg.BatchSize, w*cfg.BatchSize, cfg.BatchSize)
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -117,6 +143,9 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	defer runtime.UnlockOSThread()
 	torch.SetNumThreads(cfg.Threads)
 	dev, err := torch.ResolveDevice(cfg.Device)
+	if isRank {
+		dev, err = rankDevice(cfg.Device, env)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -128,8 +157,18 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	if dev.Type == torch.CUDAType {
 		torch.SetCuDNNBenchmark(true)
 	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("output folder: %w", err)
+	var d *dist
+	if isRank {
+		if d, err = newDist(env, dev, o.DistTimeout); err != nil {
+			return nil, err
+		}
+		defer d.close()
+	}
+	o.Progress = progressOut(o.Progress, d)
+	if d.isMain() {
+		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+			return nil, fmt.Errorf("output folder: %w", err)
+		}
 	}
 	if err := torch.ManualSeed(cfg.Seed); err != nil {
 		return nil, err
@@ -140,13 +179,17 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	}
 	defer nn.Free(net)
 	// Weights that do not fit fail here, before a data set is read or
-	// downloaded.
-	if o.InitFrom != "" && ck == nil {
+	// downloaded. (Rank 0's weights are broadcast to the other ranks.)
+	if o.InitFrom != "" && ck == nil && d.isMain() {
 		if err := InitFrom(net, o.InitFrom, log); err != nil {
 			return nil, err
 		}
 	}
-	train, test, err := o.loadSets(ctx, cfg)
+	var train, test *dataset.Set
+	err = d.loadData(func() (err error) {
+		train, test, err = o.loadSets(ctx, cfg)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -156,16 +199,22 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	}
 	defer opt.Free()
 
-	trainLoader, err := dataset.NewLoader(train, trainPipeline(cfg), dataset.LoaderConfig{
-		BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers,
-	})
+	trainCfg := dataset.LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers}
+	testCfg := dataset.LoaderConfig{BatchSize: evalBatch(cfg.BatchSize, dev), Workers: cfg.Workers}
+	if d != nil {
+		// DistributedSampler(shuffle=True, seed=cfg.Seed, drop_last=False),
+		// as PyTorch's DDP scripts use it; the test set is split unpadded.
+		if trainCfg.Sampler, err = dataset.NewDistributedSampler(train.Len(), env.WorldSize, env.Rank, true, int64(cfg.Seed), false); err != nil {
+			return nil, err
+		}
+		testCfg.Sampler = testShard{n: test.Len(), world: env.WorldSize, rank: env.Rank}
+	}
+	trainLoader, err := dataset.NewLoader(train, trainPipeline(cfg), trainCfg)
 	if err != nil {
 		return nil, err
 	}
 	defer trainLoader.Close()
-	testLoader, err := dataset.NewLoader(test, transforms.SeedTest(), dataset.LoaderConfig{
-		BatchSize: evalBatch(cfg.BatchSize, dev), Workers: cfg.Workers,
-	})
+	testLoader, err := dataset.NewLoader(test, transforms.SeedTest(), testCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -188,23 +237,42 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	}
 	st := runState{Config: cfg}
 	if ck != nil {
-		if err := restore(ck, net, opt, sched, &st); err != nil {
+		schedCfg := sched.Config() // for this run's steps per epoch
+		// With another number of processes the schedule has another
+		// number of steps: rescaleResume rebuilds it instead of loading it.
+		rescale := max(ck.WorldSize, 1) != worldSize
+		if err := restore(ck, net, opt, sched, &st, !rescale); err != nil {
 			return nil, err
 		}
 		if err := restoreEMA(ck, ema); err != nil {
 			return nil, err
 		}
+		if rescale {
+			if err := rescaleResume(&st, sched, schedCfg, log); err != nil {
+				return nil, err
+			}
+		}
+		if !d.isMain() {
+			// The checkpoint's running sums are all ranks'; rank 0 carries them.
+			st.Partial = partialEpoch{TrainSecond: st.Partial.TrainSecond}
+		}
 	}
-	if ck == nil {
-		printHeader(o.Progress, cfg, net, dev)
-	}
-
-	tb, err := openTensorBoard(cfg, st.Step, ck != nil)
-	if err != nil {
+	st.WorldSize = worldSize
+	if err := d.syncStart(net, st); err != nil {
 		return nil, err
 	}
+	if ck == nil {
+		printHeader(o.Progress, cfg, net, dev, d.describe(cfg))
+	}
+
+	var tb *tbLog // only the main process writes events, as it writes every file
+	if d.isMain() {
+		if tb, err = openTensorBoard(cfg, st.Step, ck != nil); err != nil {
+			return nil, err
+		}
+	}
 	r := &run{cfg: cfg, o: o, log: log, net: net, opt: opt, sched: sched, dev: dev,
-		train: trainLoader, test: testLoader, state: st, tb: tb, ema: ema}
+		train: trainLoader, test: testLoader, state: st, tb: tb, ema: ema, dist: d, params: nn.NamedParameters(net)}
 	res, err := r.loop(ctx)
 	if cerr := tb.close(); err == nil && cerr != nil {
 		return nil, cerr
@@ -253,8 +321,9 @@ func loadData(ctx context.Context, cfg Config, log *logrus.Logger, extra ...data
 	return dataset.Load(src, cacheDir, opts...)
 }
 
-// printHeader prints the seed's run header.
-func printHeader(w io.Writer, cfg Config, net nn.Module, dev torch.Device) {
+// printHeader prints the seed's run header, with the distributed line
+// dist (if any) before its closing rule.
+func printHeader(w io.Writer, cfg Config, net nn.Module, dev torch.Device, dist string) {
 	n := nn.NumParameters(net)
 	fmt.Fprintf(w, "Model Information:\nModel: %s\nTotal Parameters: %s\nTrainable Parameters: %s\nNon-trainable Parameters: 0\n\n",
 		cfg.Model, commas(n), commas(n))
@@ -265,8 +334,8 @@ func printHeader(w io.Writer, cfg Config, net nn.Module, dev torch.Device) {
 	if cfg.Autocast {
 		layout += ", bfloat16 autocast"
 	}
-	fmt.Fprintf(w, "Training Configuration:\nBatch Size: %d\nNumber of Epochs: %d\nLearning Rate: %v\nDevice: %v\nlibtorch: %s, %d threads, %s\n%s%s\n",
-		cfg.BatchSize, cfg.Epochs, cfg.LR, dev, torch.Version(), torch.NumThreads(), layout, recipeLine(cfg), "==================================================")
+	fmt.Fprintf(w, "Training Configuration:\nBatch Size: %d\nNumber of Epochs: %d\nLearning Rate: %v\nDevice: %v\nlibtorch: %s, %d threads, %s\n%s%s%s\n",
+		cfg.BatchSize, cfg.Epochs, cfg.LR, dev, torch.Version(), torch.NumThreads(), layout, dist, recipeLine(cfg), "==================================================")
 }
 
 // commas formats n with thousands separators.

@@ -183,6 +183,7 @@ func trainFlags(d trainer.Config) []cli.Flag {
 		&cli.StringFlag{Name: "init-from", Usage: "start from the weights in this state_dict or TorchScript file"},
 		&cli.StringFlag{Name: "tensorboard", Usage: "folder for TensorBoard event files (tensorboard --logdir); off writes none", DefaultText: "<out>/tensorboard"},
 		&cli.IntFlag{Name: "tensorboard-every", Value: d.TensorBoardEvery, Usage: "also log the training loss of every N-th step to TensorBoard (0: only per epoch)"},
+		distTimeoutFlag(),
 	}
 }
 
@@ -200,7 +201,7 @@ func workersFlag() cli.Flag {
 
 // resumeFlags are the flags a resumed run takes: its checkpoint holds the
 // rest of its configuration.
-var resumeFlags = []string{"resume", "threads", "workers", "device", "log-level", "log-format"}
+var resumeFlags = []string{"resume", "threads", "workers", "device", "dist-timeout", "log-level", "log-format"}
 
 // checkResumeFlags refuses flags that a resumed run would ignore, and bad
 // values of those it takes.
@@ -228,7 +229,7 @@ func intOr(c *cli.Context, name string, def int) int {
 
 func configFrom(c *cli.Context) trainer.Config {
 	// Threads, workers and layout default by device (torch.DeviceDefaultsFor).
-	d := torch.DeviceDefaultsFor(c.String("device"))
+	d := rankDefaults(torch.DeviceDefaultsFor(c.String("device")), c.String("device"))
 	threads, workers := intOr(c, "threads", d.Threads), intOr(c, "workers", d.Workers)
 	channelsLast := d.ChannelsLast
 	if c.IsSet("channels-last") {
@@ -263,14 +264,14 @@ func trainAction(c *cli.Context, log *logrus.Logger) error {
 	}
 	res, err := trainer.Run(c.Context, cfg, trainer.Options{
 		Log: log, Progress: os.Stdout, IsTerminal: progress.IsTerminal(os.Stdout),
-		Resume: c.String("resume"), InitFrom: c.String("init-from"),
+		Resume: c.String("resume"), InitFrom: c.String("init-from"), DistTimeout: distTimeout(c),
 		Override: func(r *trainer.Config) {
 			// Settings of the machine, not of the recipe, may differ on resume
 			// (on another device the results are no longer bit-exact).
-			if c.IsSet("threads") {
+			if c.IsSet("threads") || sharesMachine() {
 				r.Threads = cfg.Threads
 			}
-			if c.IsSet("workers") {
+			if c.IsSet("workers") || sharesMachine() {
 				r.Workers = cfg.Workers
 			}
 			if c.IsSet("device") {

@@ -1,0 +1,554 @@
+package main
+
+import (
+	"bufio"
+	bin "encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gotrain/dataset"
+	"gotrain/metrics"
+	"gotrain/model"
+	"gotrain/torch"
+	"gotrain/torch/distributed"
+	"gotrain/torch/nn"
+	"gotrain/trainer"
+	"gotrain/transforms"
+)
+
+// The distributed tests start the ranks of a job themselves, as torchrun
+// would (its environment variables, the store hosted by rank 0), or run
+// Debian's torchrun; every run is bounded in time.
+
+func needGloo(t *testing.T) {
+	t.Helper()
+	if !distributed.HasGloo() {
+		if os.Getenv("CI") != "" {
+			t.Fatal(distributed.ErrUnavailable)
+		}
+		t.Skip(distributed.ErrUnavailable)
+	}
+}
+
+func needPythonTorch(t *testing.T, modules string) {
+	t.Helper()
+	if out, err := exec.Command(python, "-c", "import "+modules).CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s cannot import %s: %v\n%s", python, modules, err, out)
+		}
+		t.Skipf("skipping: %s cannot import %s: %v", python, modules, err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// rank is one trainer process of a job started by a test.
+type rank struct {
+	cmd      *exec.Cmd
+	mu       sync.Mutex
+	out, err strings.Builder
+	done     chan struct{}
+	code     int
+}
+
+func (r *rank) stdout() string { r.mu.Lock(); defer r.mu.Unlock(); return r.out.String() }
+func (r *rank) stderr() string { r.mu.Lock(); defer r.mu.Unlock(); return r.err.String() }
+
+// startJob starts world trainer processes with args as the ranks of one
+// job on this machine, rank 0 hosting the store, plus extra environment
+// variables (extra[r] for rank r, if given).
+func startJob(t *testing.T, world int, args []string, extra ...[]string) []*rank {
+	t.Helper()
+	port := freePort(t)
+	ranks := make([]*rank, world)
+	for i := range ranks {
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = workDir
+		cmd.Env = append(os.Environ(),
+			"RANK="+strconv.Itoa(i), "LOCAL_RANK="+strconv.Itoa(i),
+			"WORLD_SIZE="+strconv.Itoa(world), "LOCAL_WORLD_SIZE="+strconv.Itoa(world),
+			"MASTER_ADDR=127.0.0.1", "MASTER_PORT="+strconv.Itoa(port),
+			"TORCHELASTIC_USE_AGENT_STORE=False", "TORCHELASTIC_RESTART_COUNT=0", "OMP_NUM_THREADS=1")
+		if i < len(extra) {
+			cmd.Env = append(cmd.Env, extra[i]...)
+		}
+		r := &rank{cmd: cmd, done: make(chan struct{})}
+		po, _ := cmd.StdoutPipe()
+		pe, _ := cmd.StderrPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for _, p := range []struct {
+			sc *bufio.Scanner
+			b  *strings.Builder
+		}{{bufio.NewScanner(po), &r.out}, {bufio.NewScanner(pe), &r.err}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for p.sc.Scan() {
+					r.mu.Lock()
+					p.b.WriteString(p.sc.Text() + "\n")
+					r.mu.Unlock()
+				}
+			}()
+		}
+		go func() {
+			wg.Wait()
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				r.code = ee.ExitCode()
+				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					r.code = 128 + int(ws.Signal())
+				}
+			} else if err != nil {
+				r.code = -1
+			}
+			close(r.done)
+		}()
+		t.Cleanup(func() { cmd.Process.Kill(); <-r.done })
+		ranks[i] = r
+	}
+	return ranks
+}
+
+// wait waits up to d for the rank to end and returns its exit code.
+func (r *rank) wait(t *testing.T, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-r.done:
+		return r.code
+	case <-time.After(d):
+		r.cmd.Process.Kill()
+		<-r.done
+		t.Fatalf("rank did not end within %v\nstdout:\n%s\nstderr:\n%s", d, r.stdout(), r.stderr())
+		return 0
+	}
+}
+
+// runJob runs a job to its end (within two minutes) and fails the test
+// unless every rank exits with 0.
+func runJob(t *testing.T, world int, args []string, extra ...[]string) []*rank {
+	t.Helper()
+	ranks := startJob(t, world, args, extra...)
+	for i, r := range ranks {
+		if code := r.wait(t, 2*time.Minute); code != 0 {
+			t.Fatalf("rank %d: exit %d\nstdout:\n%s\nstderr:\n%s", i, code, r.stdout(), r.stderr())
+		}
+	}
+	return ranks
+}
+
+// waitFile waits up to d for path to exist.
+func waitFile(t *testing.T, path string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear within %v", path, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDDPMatchesPyTorch trains 2 ranks x 2 epochs x 4 steps with the
+// trainer and with PyTorch's DistributedDataParallel (a Python script that
+// starts its own two Gloo processes) from the same initial weights on the
+// same images, and compares rank 0's final weights and buffers.
+func TestDDPMatchesPyTorch(t *testing.T) {
+	needArchive(t)
+	needGloo(t)
+	needPythonTorch(t, "torch.distributed, numpy")
+	const (
+		trainN, batch, epochs, seed = 64, 8, 2, 5
+		lr, momentum, wd            = 0.05, 0.9, 5e-4
+	)
+	dir := t.TempDir()
+	// The initial weights, for both.
+	if err := torch.ManualSeed(11); err != nil {
+		t.Fatal(err)
+	}
+	net, err := model.New("seed", model.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := filepath.Join(dir, "init.pt")
+	if err := torch.Save(init, nn.StateDict(net)); err != nil {
+		t.Fatal(err)
+	}
+	initW := nn.StateDict(net)
+	defer nn.Free(net)
+	// The training images as the trainer sees them without augmentation,
+	// in the data set's order, for PyTorch's TensorDataset.
+	train, _, err := dataset.Load(archive, filepath.Join(workDir, "data"), dataset.WithLimits(trainN, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := dataset.NewLoader(train, transforms.SeedTest(), dataset.LoaderConfig{BatchSize: trainN, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b, err := range l.Epoch(t.Context(), 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeLE(t, filepath.Join(dir, "x.f32"), b.X)
+		writeLE(t, filepath.Join(dir, "y.i64"), b.Y)
+		b.Release()
+	}
+	l.Close()
+	meta, _ := json.Marshal(map[string]any{"model": "seed", "n": trainN, "batch": batch, "epochs": epochs, "seed": seed,
+		"lr": lr, "momentum": momentum, "weight_decay": wd})
+	if err := os.WriteFile(filepath.Join(dir, "meta.json"), meta, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out := filepath.Join(dir, "go")
+	ranks := runJob(t, 2, []string{"-model", "seed", "-epochs", fmt.Sprint(epochs), "-batch-size", fmt.Sprint(batch),
+		"-train-limit", fmt.Sprint(trainN), "-test-limit", "20", "-seed", fmt.Sprint(seed), "-augment=false", "-dropout", "0",
+		"-lr", fmt.Sprint(lr), "-momentum", fmt.Sprint(momentum), "-weight-decay", fmt.Sprint(wd),
+		"-channels-last=false", "-threads", "1", "-workers", "1", "-init-from", init, "-data", archive, "-out", out})
+	if !strings.Contains(ranks[0].stdout(), "Distributed: world size 2 (2 on this machine), backend gloo; batch size 8 per rank, 16 per step") {
+		t.Errorf("run header lacks the distributed line:\n%s", ranks[0].stdout())
+	}
+	if s := ranks[1].stdout() + ranks[1].stderr(); s != "" {
+		t.Errorf("rank 1 printed something:\n%s", s)
+	}
+
+	cmd := exec.Command(python, "testdata/ddp_reference.py", dir)
+	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ddp_reference.py: %v\n%s", err, b)
+	}
+	goW := readFloats(t, filepath.Join(out, trainer.StateDictFile))
+	pyW := readFloats(t, filepath.Join(dir, "final_py.pt"))
+	if len(goW) != len(pyW) || len(goW) != len(initW) {
+		t.Fatalf("%d tensors from the trainer, %d from PyTorch", len(goW), len(pyW))
+	}
+	worst, moved := 0.0, 0.0
+	for i, nt := range initW {
+		a, b := goW[nt.Name], pyW[nt.Name]
+		if len(a) != len(b) || len(a) == 0 {
+			t.Fatalf("%s: %d values from the trainer, %d from PyTorch", nt.Name, len(a), len(b))
+		}
+		w0 := toFloat64s(t, initW[i].Tensor)
+		for j := range a {
+			d := math.Abs(a[j]-b[j]) / math.Max(1, math.Abs(b[j]))
+			worst = max(worst, d)
+			moved = max(moved, math.Abs(b[j]-w0[j]))
+			if d > 1e-4 {
+				t.Fatalf("%s[%d]: trainer %v, PyTorch DDP %v", nt.Name, j, a[j], b[j])
+			}
+		}
+	}
+	if moved < 1e-3 {
+		t.Fatalf("the weights hardly moved from their initial values (%g): nothing was compared", moved)
+	}
+	t.Logf("worst relative difference %.3g; weights moved up to %.3g", worst, moved)
+}
+
+// readFloats reads a state_dict file as float64 values by name.
+func readFloats(t *testing.T, path string) map[string][]float64 {
+	t.Helper()
+	ts, err := torch.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string][]float64{}
+	for _, nt := range ts {
+		m[nt.Name] = toFloat64s(t, nt.Tensor)
+		nt.Tensor.Free()
+	}
+	return m
+}
+
+func toFloat64s(t *testing.T, x *torch.Tensor) []float64 {
+	t.Helper()
+	d, err := x.ToDType(torch.Float64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Free()
+	v, err := torch.ToSlice[float64](d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func writeLE[T float32 | int64](t *testing.T, path string, v []T) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bin.Write(f, bin.LittleEndian, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ddpRun is a quick distributed training configuration; its epochs take
+// 20 steps per rank.
+func ddpRun(out string, extra ...string) []string {
+	args := []string{"-model", "seed", "-epochs", "2", "-batch-size", "16", "-train-limit", "640",
+		"-test-limit", "100", "-seed", "3", "-threads", "1", "-workers", "1", "-data", archive, "-out", out}
+	return append(args, extra...)
+}
+
+// TestDDPKilledRank kills rank 1 with SIGKILL in the second epoch: rank 0
+// must fail within seconds, with an error that names rank 1.
+func TestDDPKilledRank(t *testing.T) {
+	needArchive(t)
+	needGloo(t)
+	out := t.TempDir()
+	ranks := startJob(t, 2, ddpRun(out, "-epochs", "50"))
+	waitFile(t, filepath.Join(out, trainer.MetricsJSONFile), time.Minute)
+	ranks[1].cmd.Process.Kill()
+	killed := time.Now()
+	code := ranks[0].wait(t, 30*time.Second)
+	took := time.Since(killed)
+	if code != 1 || !strings.Contains(ranks[0].stderr(), "rank 1 was lost") {
+		t.Fatalf("rank 0: exit %d after %v, want 1 and an error naming rank 1:\n%s", code, took, ranks[0].stderr())
+	}
+	if took > 10*time.Second {
+		t.Errorf("rank 0 took %v to notice", took)
+	}
+	t.Logf("rank 0 failed %v after the kill: %s", took.Round(time.Millisecond), lastLine(ranks[0].stderr()))
+}
+
+func lastLine(s string) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return l[len(l)-1]
+}
+
+// TestDDPGroupNeverForms starts rank 0 of 2 alone: it must give up after
+// -dist-timeout, saying that rank 1 never joined.
+func TestDDPGroupNeverForms(t *testing.T) {
+	needArchive(t)
+	needGloo(t)
+	start := time.Now()
+	ranks := startJob(t, 1, ddpRun(t.TempDir(), "-dist-timeout", "2s"), []string{"WORLD_SIZE=2", "LOCAL_WORLD_SIZE=2"})
+	code := ranks[0].wait(t, 30*time.Second)
+	if code != 1 || !strings.Contains(ranks[0].stderr(), "rank 1 never joined the group") || !strings.Contains(ranks[0].stderr(), "within 2s") {
+		t.Fatalf("exit %d after %v:\n%s", code, time.Since(start), ranks[0].stderr())
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("took %v with a 2 s timeout", took)
+	}
+}
+
+// TestDDPResume interrupts a 2-rank run in its second epoch (SIGINT to
+// rank 0 only: both ranks stop after the same step), resumes it with 2
+// ranks, and checks that its final weights equal the uninterrupted run's
+// bit for bit; then resumes the interrupted checkpoint in one process,
+// which must say that the world size changed.
+func TestDDPResume(t *testing.T) {
+	needArchive(t)
+	needGloo(t)
+	full := t.TempDir()
+	runJob(t, 2, ddpRun(full))
+
+	cut := t.TempDir()
+	ranks := startJob(t, 2, ddpRun(cut))
+	waitFile(t, filepath.Join(cut, trainer.MetricsJSONFile), time.Minute)
+	time.Sleep(300 * time.Millisecond) // into the epoch's steps
+	ranks[0].cmd.Process.Signal(syscall.SIGINT)
+	c0, c1 := ranks[0].wait(t, time.Minute), ranks[1].wait(t, time.Minute)
+	if c0 == 0 && c1 == 0 {
+		t.Skip("the run finished before the interrupt; nothing to resume")
+	}
+	if c0 != 130 || c1 != 130 || !strings.Contains(ranks[0].stderr(), "interrupted at epoch 2") {
+		t.Fatalf("interrupted ranks: exit %d and %d, want 130\nrank 0:\n%s\nrank 1:\n%s", c0, c1, ranks[0].stderr(), ranks[1].stderr())
+	}
+	saved := t.TempDir()
+	copyFile(t, filepath.Join(cut, trainer.CheckpointFile), filepath.Join(saved, trainer.CheckpointFile))
+
+	runJob(t, 2, []string{"-resume", cut})
+	a := readTensors(t, filepath.Join(full, trainer.StateDictFile))
+	b := readTensors(t, filepath.Join(cut, trainer.StateDictFile))
+	if !equalTensors(a, b) {
+		t.Error("the resumed 2-rank run's final weights differ from the uninterrupted run's")
+	}
+	ha, _ := metrics.ReadJSON(filepath.Join(full, trainer.MetricsJSONFile))
+	hb, _ := metrics.ReadJSON(filepath.Join(cut, trainer.MetricsJSONFile))
+	if len(ha) != 2 || len(hb) != 2 || ha[1].TestAcc != hb[1].TestAcc || abs(ha[1].TrainLoss-hb[1].TrainLoss) > 1e-9 {
+		t.Errorf("metrics differ:\n%+v\n%+v", ha, hb)
+	}
+
+	r := runTrainer(t, "-resume", saved)
+	if r.code != 0 {
+		t.Fatalf("resume in one process: exit %d: %s", r.code, r.stderr)
+	}
+	midEpoch := !strings.Contains(r.stderr, "at epoch 2, batch 0\"")
+	for _, want := range []string{"the checkpoint was written by 2 processes, and 1 continue it", "restarts from its first batch"} {
+		if !strings.Contains(r.stderr, want) && (midEpoch || !strings.Contains(want, "first batch")) {
+			t.Errorf("resume in one process: stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if h, err := metrics.ReadJSON(filepath.Join(saved, trainer.MetricsJSONFile)); err != nil || len(h) != 2 {
+		t.Errorf("resume in one process: metrics %+v, %v", h, err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// torchrunArgs is the command line of the README's torchrun examples up to
+// the trainer: two processes on this machine; --redirects 2 --tee 2 since
+// Debian's torchrun 1.13 crashes on Python 3.11 with its default
+// --redirects 0 (pytorch#92319).
+func torchrunArgs(mode ...string) []string {
+	args := append([]string{"-m", "torch.distributed.run"}, mode...)
+	return append(args, "--nproc_per_node", "2", "--redirects", "2", "--tee", "2", "--no_python", binary)
+}
+
+// runTorchrun runs torchrun with args (bounded to two minutes) and returns
+// its exit code and output.
+func runTorchrun(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(python, args...)
+	cmd.Dir = workDir
+	cmd.Env = append(os.Environ(), env...)
+	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	b, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), string(b)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, string(b)
+}
+
+// TestDDPTorchrun runs the README's command under Debian's torchrun, with
+// its static rendezvous (the agent hosts the store) and with --standalone
+// (rank 0 hosts it), and a job that fails, whose exit code must say so.
+func TestDDPTorchrun(t *testing.T) {
+	needArchive(t)
+	needGloo(t)
+	needPythonTorch(t, "torch.distributed.run")
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range [][]string{{"--master_port", fmt.Sprint(freePort(t))}, {"--standalone"}} {
+		t.Run(mode[0], func(t *testing.T) {
+			if want := "torchrun " + mode[0]; !strings.Contains(string(readme), want) {
+				t.Errorf("README.md has no %q command", want)
+			}
+			out := t.TempDir()
+			code, output := runTorchrun(t, nil, append(torchrunArgs(mode...), ddpRun(out, "-epochs", "1", "-train-limit", "128")...)...)
+			if code != 0 || !strings.Contains(output, "Distributed: world size 2 (2 on this machine), backend gloo") {
+				t.Fatalf("torchrun: exit %d\n%s", code, output)
+			}
+			if _, err := os.Stat(filepath.Join(out, trainer.StateDictFile)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Run("failure", func(t *testing.T) {
+		code, output := runTorchrun(t, nil, append(torchrunArgs("--standalone"), "-data", "/nonexistent/cifar", "-out", t.TempDir())...)
+		if code == 0 || !strings.Contains(output, "/nonexistent/cifar") {
+			t.Fatalf("torchrun of a failing job: exit %d\n%s", code, output)
+		}
+	})
+}
+
+// TestDDPTorchrunRestart kills a worker of a torchrun job with
+// --max_restarts 1 after the first epoch's checkpoint: torchrun restarts
+// the workers, which resume from the checkpoint by themselves and finish.
+func TestDDPTorchrunRestart(t *testing.T) {
+	needArchive(t)
+	needGloo(t)
+	needPythonTorch(t, "torch.distributed.run")
+	out := t.TempDir()
+	mark := fmt.Sprintf("GOTRAIN_TEST_JOB=%d", time.Now().UnixNano())
+	done := make(chan struct{})
+	var code int
+	var output string
+	go func() {
+		defer close(done)
+		args := append(torchrunArgs("--standalone", "--max_restarts", "1", "--monitor_interval", "1"), ddpRun(out, "-epochs", "3")...)
+		code, output = runTorchrun(t, []string{mark}, args...)
+	}()
+	waitFile(t, filepath.Join(out, trainer.CheckpointFile), time.Minute)
+	pid := findProcess(t, mark, "RANK=1")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if code != 0 || !strings.Contains(output, "torchrun restart 1: resuming from") {
+		t.Fatalf("torchrun: exit %d\n%s", code, output)
+	}
+	h, err := metrics.ReadJSON(filepath.Join(out, trainer.MetricsJSONFile))
+	if err != nil || len(h) != 3 {
+		t.Fatalf("metrics after the restart: %+v, %v", h, err)
+	}
+}
+
+// findProcess returns the pid of the process whose environment holds every
+// one of vars.
+func findProcess(t *testing.T, vars ...string) int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			continue
+		}
+		have := map[string]bool{}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			have[kv] = true
+		}
+		all := true
+		for _, v := range vars {
+			all = all && have[v]
+		}
+		if all {
+			return pid
+		}
+	}
+	t.Fatalf("no process has %v", vars)
+	return 0
+}

@@ -1,0 +1,421 @@
+package trainer
+
+// Data-parallel training across the processes of a torchrun job, with the
+// semantics of PyTorch's DistributedDataParallel (DDP), so that results
+// carry over:
+//
+//   - rank 0's parameters and buffers are broadcast to every rank at the
+//     start (DDP's constructor);
+//   - each rank trains on its shard of every epoch, drawn by the rule of
+//     torch.utils.data.DistributedSampler (seed+epoch, padded, strided);
+//     the batch size is per rank;
+//   - gradients are averaged over the ranks after every backward pass;
+//   - buffers (BatchNorm's running statistics) are broadcast from rank 0
+//     before every forward pass (broadcast_buffers=True), and before the
+//     test pass, which every rank runs on its share of the test set and
+//     whose sums are added up;
+//   - only rank 0 writes files, logs and draws the progress bar; the
+//     others wait for it at a barrier.
+//
+// Every rank takes part in the same collectives in the same order; a rank
+// that dies makes the others fail at their next collective with an error
+// that names it (torch/distributed's RankLostError).
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"gotrain/infer"
+	"gotrain/torch"
+	"gotrain/torch/distributed"
+	"gotrain/torch/nn"
+	"gotrain/torch/optim"
+)
+
+// IsMainProcess reports whether this process is its run's main one: always,
+// unless torchrun started it as a rank other than 0. Only the main process
+// writes into the output folder.
+func IsMainProcess() bool {
+	env, ok, err := distributed.LookupEnv()
+	return err != nil || !ok || env.Rank == 0
+}
+
+// dist is the distributed side of a run. A nil *dist is a run of one
+// process: its methods then do nothing.
+type dist struct {
+	env distributed.Env
+	pg  *distributed.ProcessGroup
+	// aux is the device of the small tensors the group reduces for the
+	// loop (flags, sums): the training device for NCCL, else the CPU.
+	aux torch.Device
+}
+
+// newDist forms the process group of the job env describes: over NCCL
+// when training on CUDA and libtorch has it, else over Gloo. timeout
+// bounds the rendezvous and every collective (zero: the package's
+// default).
+func newDist(env distributed.Env, dev torch.Device, timeout time.Duration) (*dist, error) {
+	if timeout <= 0 {
+		timeout = distributed.DefaultTimeout
+	}
+	store, err := env.NewStore(timeout)
+	if err != nil {
+		return nil, fmt.Errorf("distributed run: %w", err)
+	}
+	defer store.Close()
+	opts := distributed.Options{Timeout: timeout}
+	if env.WorldSize > env.LocalWorldSize && os.Getenv("GLOO_SOCKET_IFNAME") == "" {
+		// Several machines: Gloo must listen where the others reach it,
+		// not on the loopback. (GLOO_SOCKET_IFNAME, if set, names the
+		// interface instead, as in PyTorch.)
+		if h, err := os.Hostname(); err == nil {
+			opts.Hostname = h
+		}
+	}
+	d := &dist{env: env, aux: torch.CPU}
+	if dev.Type == torch.CUDAType && distributed.HasNCCL() {
+		d.pg, err = distributed.NewProcessGroupNCCL(store, env.Rank, env.WorldSize, opts)
+		d.aux = dev
+	} else {
+		d.pg, err = distributed.NewProcessGroupGloo(store, env.Rank, env.WorldSize, opts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("distributed run: %w", err)
+	}
+	return d, nil
+}
+
+// close leaves the group.
+func (d *dist) close() {
+	if d != nil {
+		d.pg.Close()
+	}
+}
+
+// isMain reports whether this is the rank that writes files and logs.
+func (d *dist) isMain() bool { return d == nil || d.env.Rank == 0 }
+
+// isMain reports whether this process writes the run's files and logs:
+// every run of one process, rank 0 of a distributed one.
+func (r *run) isMain() bool { return r.dist.isMain() }
+
+// worldSize returns the number of processes that train together.
+func (d *dist) worldSize() int {
+	if d == nil {
+		return 1
+	}
+	return d.env.WorldSize
+}
+
+// describe returns the run header's line about the processes.
+func (d *dist) describe(cfg Config) string {
+	if d == nil {
+		return ""
+	}
+	return fmt.Sprintf("Distributed: world size %d (%d on this machine), backend %s; batch size %d per rank, %d per step\n",
+		d.env.WorldSize, d.env.LocalWorldSize, d.pg.Backend(), cfg.BatchSize, cfg.BatchSize*d.env.WorldSize)
+}
+
+// quiet keeps a rank other than 0 from logging anything below a warning.
+func quiet(log *logrus.Logger) {
+	if log.GetLevel() > logrus.WarnLevel {
+		log.SetLevel(logrus.WarnLevel)
+	}
+}
+
+// rankDevice resolves the device of a rank: LOCAL_RANK picks the GPU of
+// "auto" (where CUDA is available) and "cuda"; "cuda:N" and "cpu" stay.
+func rankDevice(name string, env distributed.Env) (torch.Device, error) {
+	if name == "cuda" || ((name == "auto" || name == "") && torch.CUDAIsAvailable()) {
+		if n := torch.CUDADeviceCount(); env.LocalRank >= n {
+			return torch.CPU, fmt.Errorf("LOCAL_RANK=%d picks cuda:%d, but this machine has %d CUDA devices (start at most %d processes per machine)",
+				env.LocalRank, env.LocalRank, n, n)
+		}
+		name = fmt.Sprintf("cuda:%d", env.LocalRank)
+	}
+	return torch.ResolveDevice(name)
+}
+
+// autoResume points o.Resume at the checkpoint in cfg.Out when torchrun
+// restarted the job (TORCHELASTIC_RESTART_COUNT > 0) and the run there is
+// this one, so that a restart continues where the last checkpoint left
+// off. A run started with -resume continues from the checkpoint it has
+// written since.
+func autoResume(o *Options, cfg Config, env distributed.Env, log *logrus.Logger) {
+	if env.RestartCount == 0 {
+		return
+	}
+	path := filepath.Join(cfg.Out, CheckpointFile)
+	if o.Resume != "" {
+		path = o.Resume
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			path = filepath.Join(path, CheckpointFile)
+		}
+		// The run writes its checkpoints beside the one it resumed from.
+		if own := filepath.Join(filepath.Dir(path), CheckpointFile); own != path {
+			if _, err := os.Stat(own); err == nil {
+				path = own
+			}
+		}
+		o.Resume = path
+		log.Infof("torchrun restart %d: resuming from %s", env.RestartCount, path)
+		return
+	}
+	ck, err := readCheckpoint(path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			log.Warnf("torchrun restart %d: cannot resume from %s (%v); starting over", env.RestartCount, path, err)
+		} else {
+			log.Infof("torchrun restart %d: no checkpoint in %s yet; starting over", env.RestartCount, cfg.Out)
+		}
+		return
+	}
+	defer ck.free()
+	if !sameRecipe(ck.Config, cfg) {
+		log.Warnf("torchrun restart %d: the checkpoint in %s is of another run (other settings); starting over", env.RestartCount, cfg.Out)
+		return
+	}
+	o.Resume = path
+	log.Infof("torchrun restart %d: resuming from %s", env.RestartCount, path)
+}
+
+// sameRecipe reports whether two configurations train the same run: they
+// may differ only in where the run is and how the machine runs it.
+func sameRecipe(a, b Config) bool {
+	strip := func(c Config) Config {
+		c.Out, c.Threads, c.Workers, c.Device = "", 0, 0, ""
+		return c
+	}
+	return strip(a) == strip(b)
+}
+
+// loadData reads the data set with loadData: on each machine, local rank
+// 0 first (it may download or cache the set), the others after it, as
+// PyTorch scripts do with a barrier.
+func (d *dist) loadData(f func() error) error {
+	if d == nil {
+		return f()
+	}
+	if d.env.LocalRank == 0 {
+		if err := f(); err != nil {
+			return err
+		}
+		return d.barrier("after local rank 0 read the data set")
+	}
+	if err := d.barrier("waiting for local rank 0 to read the data set"); err != nil {
+		return err
+	}
+	return f()
+}
+
+// barrier waits for every rank; what says where, for the error.
+func (d *dist) barrier(what string) error {
+	if d == nil {
+		return nil
+	}
+	if err := d.pg.Barrier(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// syncStart checks that every rank starts from the same point (a resumed
+// run: the same checkpoint) and broadcasts rank 0's parameters and buffers,
+// as DDP's constructor does.
+func (d *dist) syncStart(net nn.Module, st runState) error {
+	if d == nil {
+		return nil
+	}
+	where := []float64{float64(st.Epoch), float64(st.Batch), float64(st.Step)}
+	lo, err := d.reduce(where, distributed.Min)
+	if err != nil {
+		return err
+	}
+	hi, err := d.reduce(where, distributed.Max)
+	if err != nil {
+		return err
+	}
+	for i := range where {
+		if lo[i] != hi[i] {
+			return fmt.Errorf("the ranks start from different points (epoch %v..%v, batch %v..%v, step %v..%v): "+
+				"every rank must resume from the same checkpoint (on several machines, an output folder they share)",
+				lo[0]+1, hi[0]+1, lo[1], hi[1], lo[2], hi[2])
+		}
+	}
+	ts := tensors(nn.NamedParameters(net), nn.NamedBuffers(net))
+	if err := d.pg.BroadcastCoalesced(ts, 0, 0); err != nil {
+		return fmt.Errorf("broadcasting rank 0's weights: %w", err)
+	}
+	return nil
+}
+
+// tensors returns the tensors of the lists, in order.
+func tensors(lists ...[]nn.NamedTensor) []*torch.Tensor {
+	var ts []*torch.Tensor
+	for _, l := range lists {
+		for _, nt := range l {
+			ts = append(ts, nt.Tensor)
+		}
+	}
+	return ts
+}
+
+// syncBuffers broadcasts rank 0's buffers (BatchNorm's running statistics),
+// as DDP does before every forward pass with broadcast_buffers=True.
+func (d *dist) syncBuffers(net nn.Module) error {
+	if d == nil {
+		return nil
+	}
+	bufs := nn.NamedBuffers(net)
+	if len(bufs) == 0 {
+		return nil
+	}
+	return d.pg.BroadcastCoalesced(tensors(bufs), 0, 0)
+}
+
+// allReduceGrads replaces the gradient of every parameter by its mean over
+// the ranks, as DDP's reducer does during the backward pass.
+func (d *dist) allReduceGrads(params []nn.NamedTensor) error {
+	if d == nil {
+		return nil
+	}
+	var grads []*torch.Tensor
+	for _, p := range params {
+		g, err := p.Tensor.Grad()
+		if err != nil {
+			return fmt.Errorf("gradient of %s: %w", p.Name, err)
+		}
+		if g == nil {
+			return fmt.Errorf("parameter %s has no gradient to average (every parameter must take part in the loss)", p.Name)
+		}
+		grads = append(grads, g)
+	}
+	return d.pg.AllReduceMean(grads, 0)
+}
+
+// reduce reduces vals over the ranks with op and returns the result.
+func (d *dist) reduce(vals []float64, op distributed.ReduceOp) ([]float64, error) {
+	var out []float64
+	err := torch.WithScope(func() error {
+		t, err := torch.FromSlice(vals)
+		if err != nil {
+			return err
+		}
+		if d.aux.Type != torch.CPUType {
+			if t, err = t.To(d.aux, false); err != nil {
+				return err
+			}
+		}
+		if err := d.pg.AllReduce(t, op); err != nil {
+			return err
+		}
+		if d.aux.Type != torch.CPUType {
+			if t, err = t.To(torch.CPU, false); err != nil {
+				return err
+			}
+		}
+		out, err = torch.ToSlice[float64](t)
+		return err
+	})
+	return out, err
+}
+
+// anyStop reports whether any rank was asked to stop (its ctx was
+// cancelled), so that all stop after the same step.
+func (d *dist) anyStop(stop bool) (bool, error) {
+	if d == nil {
+		return stop, nil
+	}
+	v := 0.0
+	if stop {
+		v = 1
+	}
+	out, err := d.reduce([]float64{v}, distributed.Max)
+	if err != nil {
+		return false, fmt.Errorf("agreeing on a stop: %w", err)
+	}
+	return out[0] != 0, nil
+}
+
+// sumStats adds up the ranks' running training sums.
+func (d *dist) sumStats(loss float64, correct, seen int64) (float64, int64, int64, error) {
+	if d == nil {
+		return loss, correct, seen, nil
+	}
+	out, err := d.reduce([]float64{loss, float64(correct), float64(seen)}, distributed.Sum)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("adding up the training statistics: %w", err)
+	}
+	return out[0], int64(out[1]), int64(out[2]), nil
+}
+
+// reduceEvaluation adds up the ranks' test passes over their shards into
+// the whole test set's.
+func (d *dist) reduceEvaluation(ev *infer.Evaluation) error {
+	if d == nil {
+		return nil
+	}
+	vals := []float64{ev.Loss * float64(ev.Total), float64(ev.Correct), float64(ev.Total)}
+	for _, row := range ev.Confusion {
+		for _, v := range row {
+			vals = append(vals, float64(v))
+		}
+	}
+	out, err := d.reduce(vals, distributed.Sum)
+	if err != nil {
+		return fmt.Errorf("adding up the test pass: %w", err)
+	}
+	ev.Correct, ev.Total = int(out[1]), int(out[2])
+	ev.Loss = out[0] / float64(max(ev.Total, 1))
+	k := 3
+	for _, row := range ev.Confusion {
+		for j := range row {
+			row[j] = int(out[k])
+			k++
+		}
+	}
+	return nil
+}
+
+// testShard is a rank's share of the test set: every world-th image from
+// its rank on, not padded, so that the shards' sums are the whole set's.
+type testShard struct{ n, world, rank int }
+
+func (s testShard) NumSamples() int { return max(0, (s.n-s.rank+s.world-1)/s.world) }
+
+func (s testShard) Indices(int) []int {
+	out := make([]int, 0, s.NumSamples())
+	for i := s.rank; i < s.n; i += s.world {
+		out = append(out, i)
+	}
+	return out
+}
+
+// progressOut is where a process draws its progress bar and report lines.
+func progressOut(w io.Writer, d *dist) io.Writer {
+	if d.isMain() {
+		return w
+	}
+	return io.Discard
+}
+
+// rescaleResume adapts a run resumed with another number of processes than
+// wrote its checkpoint: an epoch now has another number of steps, so the
+// scheduler takes this run's (cfg) and is placed at the start of the epoch
+// in progress, which restarts from its first batch.
+func rescaleResume(st *runState, sched *optim.OneCycleLR, cfg optim.OneCycleLRConfig, log *logrus.Logger) error {
+	if st.Batch > 0 {
+		log.Warnf("epoch %d was interrupted after %d batches of another number of processes: it restarts from its first batch", st.Epoch+1, st.Batch)
+		st.Batch, st.Partial = 0, partialEpoch{}
+	}
+	if err := sched.LoadStateDict(optim.OneCycleLRState{Config: cfg, LastStep: st.Epoch * cfg.StepsPerEpoch}); err != nil {
+		return fmt.Errorf("rescaling the schedule to %d steps per epoch: %w", cfg.StepsPerEpoch, err)
+	}
+	return nil
+}
