@@ -156,13 +156,19 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	}
 	defer opt.Free()
 
-	trainLoader, err := dataset.NewLoader(train, trainPipeline(cfg), dataset.LoaderConfig{
+	pipe := trainPipeline(cfg)
+	trainLoader, err := dataset.NewLoader(train, pipe, dataset.LoaderConfig{
 		BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers,
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer trainLoader.Close()
+	devAug, err := newDeviceBatches(cfg, dev, train, pipe, trainLoader, log)
+	if err != nil {
+		return nil, err
+	}
+	defer devAug.close()
 	testLoader, err := dataset.NewLoader(test, transforms.SeedTest(), dataset.LoaderConfig{
 		BatchSize: evalBatch(cfg.BatchSize, dev), Workers: cfg.Workers,
 	})
@@ -200,7 +206,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 		return nil, err
 	}
 	r := &run{cfg: cfg, o: o, log: log, net: net, opt: opt, sched: sched, dev: dev,
-		train: trainLoader, test: testLoader, state: st, tb: tb}
+		train: trainLoader, devAug: devAug, test: testLoader, state: st, tb: tb}
 	res, err := r.loop(ctx)
 	if cerr := tb.close(); err == nil && cerr != nil {
 		return nil, cerr
