@@ -127,11 +127,10 @@ func NewLoader(set *Set, pipe *transforms.Pipeline, cfg LoaderConfig) (*Loader, 
 	}
 	l := &Loader{set: set, pipe: pipe, cfg: cfg}
 	l.base, l.stop = context.WithCancel(context.Background())
-	// Enough buffers for every batch in flight plus two in the consumer's hands.
+	// Room for every batch in flight plus two in the consumer's hands. The
+	// buffers are made as the first batches need them, so a loader whose
+	// epochs never run (the training loop's device path) holds none.
 	l.free = make(chan *Batch, cfg.Prefetch+2)
-	for range cap(l.free) {
-		l.free <- l.newBatch()
-	}
 	return l, nil
 }
 
@@ -173,8 +172,8 @@ func (l *Loader) newBatch() *Batch {
 	return &Batch{x: make([]float32, bs*ImageSize), y: make([]int64, bs), free: l.free}
 }
 
-// getBatch takes a buffer from the pool, or makes one if the consumer holds
-// them all.
+// getBatch takes a buffer from the pool, or makes one if the pool is empty
+// (the first batches, or a consumer that holds them all).
 func (l *Loader) getBatch() *Batch {
 	select {
 	case b := <-l.free:

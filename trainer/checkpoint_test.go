@@ -63,7 +63,7 @@ func (r *run) trainSteps(t *testing.T, batches []*dataset.Batch) []float64 {
 	prev := 0.0
 	for _, b := range batches {
 		b.Index = r.state.Batch
-		if err := r.step(b, stats); err != nil {
+		if err := r.step(&trainBatch{Index: b.Index, N: b.N, cpu: b}, stats); err != nil {
 			t.Fatal(err)
 		}
 		r.state.Batch++

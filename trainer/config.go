@@ -29,6 +29,13 @@ type Config struct {
 	Threads        int     `json:"threads"`
 	Workers        int     `json:"workers"`
 	ChannelsLast   bool    `json:"channels_last"`
+	// DeviceAugment says where training batches are made (deviceaug.go):
+	// "on" uploads the decoded training set to the device once, as uint8,
+	// and augments each batch there with batched tensor ops; "off" augments
+	// on the host in the loader's goroutines; "auto" (or "", as checkpoints
+	// from before it read) is on for CUDA, off for the CPU. The batches are
+	// the same either way, bit for bit, so it may change on resume.
+	DeviceAugment string `json:"device_augment,omitempty"`
 	// Autocast runs the forward passes under CPU autocast (bfloat16
 	// convolutions and matrix products, torch.autocast("cpu")).
 	Autocast bool `json:"autocast,omitempty"`
@@ -68,6 +75,7 @@ func DefaultConfig() Config {
 		Device:        "auto",
 		Threads:       runtime.NumCPU(),
 		Workers:       runtime.NumCPU(),
+		DeviceAugment: "auto",
 
 		TensorBoard:      "tensorboard",
 		TensorBoardEvery: 50,
@@ -103,6 +111,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("image limits must not be negative")
 	case c.TensorBoardEvery < 0:
 		return fmt.Errorf("the TensorBoard step interval must not be negative, got %d", c.TensorBoardEvery)
+	case !validDeviceAugment(c.DeviceAugment):
+		return fmt.Errorf("device augmentation must be auto, on or off, got %q", c.DeviceAugment)
 	case c.Out == "":
 		return fmt.Errorf("an output folder is required")
 	}

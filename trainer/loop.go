@@ -31,9 +31,12 @@ type run struct {
 	sched *optim.OneCycleLR
 	dev   torch.Device
 	train *dataset.Loader
-	test  *dataset.Loader
-	state runState
-	tb    *tbLog // TensorBoard events; nil when off
+	// devAug makes the training batches on the device; nil when the
+	// loader does (deviceaug.go).
+	devAug *deviceBatches
+	test   *dataset.Loader
+	state  runState
+	tb     *tbLog // TensorBoard events; nil when off
 	// ema is the weight average of -ema, nil when off.
 	ema *EMA
 	// dataWait is the fraction of the last epoch's training time spent
@@ -161,7 +164,7 @@ func (r *run) trainEpoch(ctx context.Context) error {
 	ready := time.Now()
 	loaderCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	for b, err := range r.train.Epoch(loaderCtx, r.state.Epoch) {
+	for b, err := range r.batches(loaderCtx) {
 		wait += time.Since(ready)
 		if err != nil {
 			return err
@@ -261,11 +264,11 @@ func (r *run) interrupt(stats *runningStats, start time.Time) error {
 // step trains on one batch: forward, loss, backward, SGD with the
 // scheduled learning rate and momentum. Every tensor it makes is freed
 // when it returns.
-func (r *run) step(b *dataset.Batch, stats *runningStats) error {
+func (r *run) step(b *trainBatch, stats *runningStats) error {
 	s := torch.NewScope()
 	defer s.Close()
 	t := time.Now()
-	x, y, err := infer.BatchTensors(b, r.dev, r.cfg.ChannelsLast)
+	x, y, err := b.tensors(r.dev, r.cfg.ChannelsLast)
 	if err != nil {
 		return err
 	}

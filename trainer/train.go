@@ -209,11 +209,17 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 		}
 		testCfg.Sampler = testShard{n: test.Len(), world: env.WorldSize, rank: env.Rank}
 	}
-	trainLoader, err := dataset.NewLoader(train, trainPipeline(cfg), trainCfg)
+	pipe := trainPipeline(cfg)
+	trainLoader, err := dataset.NewLoader(train, pipe, trainCfg)
 	if err != nil {
 		return nil, err
 	}
 	defer trainLoader.Close()
+	devAug, err := newDeviceBatches(cfg, dev, train, pipe, trainLoader, log)
+	if err != nil {
+		return nil, err
+	}
+	defer devAug.close()
 	testLoader, err := dataset.NewLoader(test, transforms.SeedTest(), testCfg)
 	if err != nil {
 		return nil, err
@@ -272,7 +278,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 		}
 	}
 	r := &run{cfg: cfg, o: o, log: log, net: net, opt: opt, sched: sched, dev: dev,
-		train: trainLoader, test: testLoader, state: st, tb: tb, ema: ema, dist: d, params: nn.NamedParameters(net)}
+		train: trainLoader, devAug: devAug, test: testLoader, state: st, tb: tb, ema: ema, dist: d, params: nn.NamedParameters(net)}
 	res, err := r.loop(ctx)
 	if cerr := tb.close(); err == nil && cerr != nil {
 		return nil, cerr

@@ -46,7 +46,7 @@ func cvCommand(log *logrus.Logger) *cli.Command {
 	}
 	flags = append(flags,
 		&cli.IntFlag{Name: "folds", Value: 5, Usage: "number of stratified folds of the training set"},
-		&cli.StringFlag{Name: "resume", Usage: "continue the cross-validation in this output folder: finished folds are skipped, an interrupted one resumes (its settings are reused; only -threads, -workers and -device may be changed)"},
+		&cli.StringFlag{Name: "resume", Usage: "continue the cross-validation in this output folder: finished folds are skipped, an interrupted one resumes (its settings are reused; only -threads, -workers, -device and -device-augment may be changed)"},
 	)
 	return &cli.Command{
 		Name:  "cv",
@@ -99,6 +99,9 @@ func cvAction(c *cli.Context, log *logrus.Logger) error {
 			}
 			if c.IsSet("device") {
 				r.Device = cfg.Device
+			}
+			if c.IsSet("device-augment") {
+				r.DeviceAugment = cfg.DeviceAugment
 			}
 		},
 	})

@@ -176,10 +176,11 @@ func trainFlags(d trainer.Config) []cli.Flag {
 		threadsFlag(),
 		workersFlag(),
 		&cli.BoolFlag{Name: "channels-last", Usage: "feed images in NHWC memory layout", DefaultText: "on for the CPU, where oneDNN's convolutions run faster with it; off for CUDA"},
+		&cli.StringFlag{Name: "device-augment", Value: d.DeviceAugment, Usage: "make the training batches on the device: the training set uploaded once as uint8, each batch augmented there with batched tensor ops, the same batches as the host loader's bit for bit; auto, on or off (auto: on for CUDA, off for the CPU)"},
 		&cli.BoolFlag{Name: "autocast", Usage: "run convolutions and matrix products in bfloat16 on the CPU (torch.autocast): faster where the CPU has bfloat16 instructions (AVX512-BF16, AMX), expected to be slower where it has not"},
 		&cli.IntFlag{Name: "train-limit", Usage: "use only N training images, spread over the classes (quick runs)"},
 		&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes (quick runs)"},
-		&cli.StringFlag{Name: "resume", Usage: "continue the run in this checkpoint file or output folder (its configuration is reused; only -threads, -workers and -device may be changed)"},
+		&cli.StringFlag{Name: "resume", Usage: "continue the run in this checkpoint file or output folder (its configuration is reused; only -threads, -workers, -device and -device-augment may be changed)"},
 		&cli.StringFlag{Name: "init-from", Usage: "start from the weights in this state_dict or TorchScript file"},
 		&cli.StringFlag{Name: "tensorboard", Usage: "folder for TensorBoard event files (tensorboard --logdir); off writes none", DefaultText: "<out>/tensorboard"},
 		&cli.IntFlag{Name: "tensorboard-every", Value: d.TensorBoardEvery, Usage: "also log the training loss of every N-th step to TensorBoard (0: only per epoch)"},
@@ -201,7 +202,7 @@ func workersFlag() cli.Flag {
 
 // resumeFlags are the flags a resumed run takes: its checkpoint holds the
 // rest of its configuration.
-var resumeFlags = []string{"resume", "threads", "workers", "device", "dist-timeout", "log-level", "log-format"}
+var resumeFlags = []string{"resume", "threads", "workers", "device", "device-augment", "dist-timeout", "log-level", "log-format"}
 
 // checkResumeFlags refuses flags that a resumed run would ignore, and bad
 // values of those it takes.
@@ -242,7 +243,7 @@ func configFrom(c *cli.Context) trainer.Config {
 		LabelSmoothing: c.Float64("label-smoothing"), PctStart: trainer.DefaultConfig().PctStart,
 		Seed: c.Uint64("seed"), Augment: c.Bool("augment"), Data: c.String("data"), Out: c.String("out"),
 		Device: c.String("device"), Threads: threads, Workers: workers,
-		ChannelsLast: channelsLast, Autocast: c.Bool("autocast"), TrainLimit: c.Int("train-limit"), TestLimit: c.Int("test-limit"),
+		ChannelsLast: channelsLast, DeviceAugment: c.String("device-augment"), Autocast: c.Bool("autocast"), TrainLimit: c.Int("train-limit"), TestLimit: c.Int("test-limit"),
 		TensorBoard: tensorBoardFrom(c), TensorBoardEvery: c.Int("tensorboard-every"),
 	}
 }
@@ -276,6 +277,9 @@ func trainAction(c *cli.Context, log *logrus.Logger) error {
 			}
 			if c.IsSet("device") {
 				r.Device = cfg.Device
+			}
+			if c.IsSet("device-augment") {
+				r.DeviceAugment = cfg.DeviceAugment
 			}
 		},
 	})
