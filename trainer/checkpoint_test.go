@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"gotrain/dataset"
+	"gotrain/internal/pyref"
 	"gotrain/model"
 	"gotrain/torch"
 	"gotrain/torch/nn"
@@ -185,7 +186,7 @@ func snapshot(t *testing.T, ts []nn.NamedTensor) []nn.NamedTensor {
 // more steps, which must equal K2 more steps of the Go run that never
 // stopped. Dropout is on, so the generator state must travel both ways.
 func TestCheckpointResumesInPyTorch(t *testing.T) {
-	requirePython(t, "torch", "numpy")
+	pyref.Require(t, "torch", "numpy")
 	torch.SetNumThreads(1)
 	cfg := DefaultConfig()
 	cfg.Model, cfg.Epochs, cfg.BatchSize, cfg.Seed, cfg.Augment = "seed", 2, 16, 3, false
@@ -210,7 +211,7 @@ func TestCheckpointResumesInPyTorch(t *testing.T) {
 	}
 
 	pyCk := filepath.Join(dir, "py.pt")
-	cmd := exec.Command(systemPython, "../scripts/resume_checkpoint.py", goCk, "--batches", filepath.Join(dir, "next"),
+	cmd := exec.Command(pyref.Python, "../scripts/resume_checkpoint.py", goCk, "--batches", filepath.Join(dir, "next"),
 		"--steps", fmt.Sprint(k), "--out", pyCk)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -279,7 +280,7 @@ func TestCheckpointResumesInPyTorch(t *testing.T) {
 // rng_state of torch.get_rng_state()'s size and the run's state as a dict;
 // and SGD.load_state_dict and OneCycleLR.load_state_dict accept them.
 func TestCheckpointLayout(t *testing.T) {
-	requirePython(t, "torch")
+	pyref.Require(t, "torch")
 	cfg := DefaultConfig()
 	cfg.Model, cfg.Epochs = "seed", 2
 	r := testRun(t, cfg, 5)
@@ -313,7 +314,7 @@ json.dump({
   "lr": [opt.param_groups[0]["lr"], sched.last_epoch, sched.get_last_lr()[0]],
 }, sys.stdout)
 `
-	out, err := exec.Command(systemPython, "-c", script, path).CombinedOutput()
+	out, err := exec.Command(pyref.Python, "-c", script, path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("PyTorch: %v\n%s", err, out)
 	}

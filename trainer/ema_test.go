@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"gotrain/internal/pyref"
 	"gotrain/model"
 	"gotrain/torch"
 	"gotrain/torch/nn"
@@ -15,7 +16,7 @@ import (
 // weights, growing num_batches_tracked) to the EMA and has PyTorch's
 // AveragedModel average the same states.
 func TestEMAMatchesAveragedModel(t *testing.T) {
-	requirePython(t, "torch")
+	pyref.Require(t, "torch")
 	defer torch.NewScope().Close()
 	torch.ManualSeed(3)
 	net := torch.Must(model.New("seed", model.Options{}))
@@ -83,7 +84,7 @@ func TestEMAMatchesAveragedModel(t *testing.T) {
 		IntsEqual bool    `json:"ints_equal"`
 		NAveraged int64   `json:"n_averaged"`
 	}
-	if err := json.Unmarshal(runPython(t, "testdata/ema_reference.py", []byte(path)), &got); err != nil {
+	if err := json.Unmarshal(pyref.Run(t, "testdata/ema_reference.py", []byte(path)), &got); err != nil {
 		t.Fatal(err)
 	}
 	// One rounding apart at most: libtorch's add with alpha fuses the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"gotrain/internal/pyref"
 	"gotrain/model"
 	"gotrain/torch"
 	"gotrain/torch/nn"
@@ -24,9 +25,9 @@ import (
 // save a network, and returns the folder with its files.
 func pythonWeights(t *testing.T, model string) string {
 	t.Helper()
-	requirePython(t, "torch")
+	pyref.Require(t, "torch")
 	dir := t.TempDir()
-	cmd := exec.Command(systemPython, "../scripts/pytorch_weights.py", model, dir, "--steps", "3")
+	cmd := exec.Command(pyref.Python, "../scripts/pytorch_weights.py", model, dir, "--steps", "3")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("pytorch_weights.py: %v\n%s", err, out)
 	}
@@ -39,7 +40,7 @@ func pythonDigest(t *testing.T, path string) (keys []string, sums []float64) {
 	script := `import sys, json, torch
 sd = torch.load(sys.argv[1])
 json.dump({"keys": list(sd), "sums": [float(v.double().sum()) for v in sd.values()]}, sys.stdout)`
-	out, err := exec.Command(systemPython, "-c", script, path).Output()
+	out, err := exec.Command(pyref.Python, "-c", script, path).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestInitFromRenamedWeights(t *testing.T) {
 	script := `import sys, torch, collections
 sd = torch.load(sys.argv[1])
 torch.save(collections.OrderedDict(("layer%d" % i, v) for i, v in enumerate(sd.values())), sys.argv[2])`
-	if out, err := exec.Command(systemPython, "-c", script, filepath.Join(dir, "state_dict.pt"), renamed).CombinedOutput(); err != nil {
+	if out, err := exec.Command(pyref.Python, "-c", script, filepath.Join(dir, "state_dict.pt"), renamed).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	var logs bytes.Buffer
@@ -156,7 +157,7 @@ func near(a, b float64) bool {
 // names its network to LoadNet, and other files are refused by
 // readCheckpoint as not checkpoints.
 func TestWeightsFromCheckpoint(t *testing.T) {
-	requirePython(t, "torch")
+	pyref.Require(t, "torch")
 	dir := t.TempDir()
 	net, err := model.New("seed", model.Options{})
 	if err != nil {
@@ -182,7 +183,7 @@ func TestWeightsFromCheckpoint(t *testing.T) {
 	script := `import sys, json, torch
 sd = torch.load(sys.argv[1])["model"]
 json.dump({"keys": list(sd), "sums": [float(v.double().sum()) for v in sd.values()]}, sys.stdout)`
-	out, err := exec.Command(systemPython, "-c", script, path).Output()
+	out, err := exec.Command(pyref.Python, "-c", script, path).Output()
 	if err != nil {
 		t.Fatal(err)
 	}

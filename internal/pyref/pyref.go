@@ -10,6 +10,7 @@
 package pyref
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -63,4 +64,19 @@ func Require(t testing.TB, modules ...string) {
 		t.Fatalf("the Python reference is required under CI: %s", why)
 	}
 	t.Skipf("skipping: %s", why)
+}
+
+// Run runs the Python script file with stdin and returns its standard
+// output; a failure fails t with the script's standard error.
+func Run(t testing.TB, script string, stdin []byte) []byte {
+	t.Helper()
+	cmd := exec.Command(Python, script)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", Python, script, err, stderr.Bytes())
+	}
+	return out
 }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"gotrain/internal/pyref"
 )
 
 // onecycleStateReference builds torch's OneCycleLR over an SGD of two
@@ -36,7 +38,7 @@ json.dump(out, sys.stdout)
 // three-phase schedules with and without momentum cycling; and that
 // LoadPyTorchStateDict takes PyTorch's position and refuses another cycle.
 func TestOneCycleLRPyTorchStateDict(t *testing.T) {
-	requirePython(t, "torch")
+	pyref.Require(t, "torch")
 	twoPhase := DefaultOneCycleLRConfig(0.05, 3, 7)
 	three := DefaultOneCycleLRConfig(0.1, 0, 0)
 	three.TotalSteps, three.ThreePhase, three.AnnealStrategy = 30, true, "linear"
@@ -51,7 +53,7 @@ func TestOneCycleLRPyTorchStateDict(t *testing.T) {
 		in = append(in, map[string]any{"kwargs": torchOneCycleKwargs(c.cfg), "steps": c.steps})
 	}
 	data, _ := json.Marshal(in)
-	cmd := exec.Command(systemPython, "-c", onecycleStateReference)
+	cmd := exec.Command(pyref.Python, "-c", onecycleStateReference)
 	cmd.Stdin = strings.NewReader(string(floatifyPct(data)))
 	out, err := cmd.Output()
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"gotrain/internal/pyref"
 )
 
 // torchOneCycleKwargs turns cfg into OneCycleLR keyword arguments.
@@ -41,7 +43,7 @@ type torchOneCycleResult struct {
 // torchOneCycle runs PyTorch's OneCycleLR for each configuration.
 func torchOneCycle(t *testing.T, cfgs []OneCycleLRConfig) []torchOneCycleResult {
 	t.Helper()
-	requirePython(t, "torch")
+	pyref.Require(t, "torch")
 	var kws []map[string]any
 	for _, c := range cfgs {
 		kws = append(kws, torchOneCycleKwargs(c))
@@ -53,7 +55,7 @@ func torchOneCycle(t *testing.T, cfgs []OneCycleLRConfig) []torchOneCycleResult 
 	// Python's json needs pct_start etc. to stay floats: Go writes 1 for
 	// 1.0, and PyTorch rejects a non-float pct_start.
 	var res []torchOneCycleResult
-	out := runPython(t, "testdata/onecycle_ref.py", floatifyPct(in))
+	out := pyref.Run(t, "testdata/onecycle_ref.py", floatifyPct(in))
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("decode PyTorch output: %v\n%s", err, out)
 	}
