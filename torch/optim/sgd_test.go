@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"gotrain/internal/pyref"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/torch/optim"
@@ -39,9 +40,7 @@ json.dump(out, sys.stdout)
 // of which the last has no gradient in some steps (it must then be left
 // alone, its momentum buffer made only at its first gradient).
 func TestSGDMatchesPyTorch(t *testing.T) {
-	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
-		t.Skipf("skipping: /usr/bin/python3 with torch is not available: %v", err)
-	}
+	pyref.Require(t, "torch") // skips locally, fails under CI
 	p0 := [][]float64{{0.5, -1.25, 2, 0.125, -0.75}, {1.5, -0.5}, {0.25, 0.5, -2}}
 	grads := [][][]float64{
 		{{0.1, -0.2, 0.3, 0, 1}, {0.5, -0.5}, nil},
@@ -60,7 +59,7 @@ func TestSGDMatchesPyTorch(t *testing.T) {
 	} {
 		in, _ := json.Marshal(map[string]any{"p0": p0, "grads": grads, "lrs": lrs, "momentum": c.Momentum,
 			"dampening": c.Dampening, "weight_decay": c.WeightDecay, "nesterov": c.Nesterov})
-		cmd := exec.Command("/usr/bin/python3", "-c", sgdReference)
+		cmd := exec.Command(pyref.Python, "-c", sgdReference)
 		cmd.Stdin = strings.NewReader(string(in))
 		out, err := cmd.Output()
 		if err != nil {
