@@ -32,6 +32,7 @@ type runState struct {
 	BestAcc   float64         `json:"best_acc"`   // best test accuracy so far
 	Partial   partialEpoch    `json:"partial"`    // running sums of Epoch so far
 	LRs       []float64       `json:"lr_history"` // lr of every step so far
+	Confusion [][]int         `json:"confusion"`  // confusion matrix of the last finished epoch
 }
 
 // partialEpoch holds the running training statistics of an unfinished epoch.

@@ -100,8 +100,15 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		r.state.Epoch++
 		r.state.Batch = 0
 		r.state.Partial = partialEpoch{}
-		if err := r.writeEpochFiles(ev); err != nil {
+		r.state.Confusion = ev.Confusion
+		if err := r.writeEpochFiles(); err != nil {
 			return nil, err
+		}
+		// An interrupt during the test pass ends the run here, with the
+		// epoch's files written (the last epoch's too: -resume exports).
+		if ctx.Err() != nil {
+			r.log.Warnf("interrupted after epoch %d; checkpoint written to %s", r.state.Epoch, filepath.Join(r.cfg.Out, CheckpointFile))
+			return nil, ErrInterrupted
 		}
 	}
 	if err := r.export(); err != nil {
@@ -305,12 +312,17 @@ func correctCount(logits, y *torch.Tensor) (*torch.Tensor, error) {
 }
 
 // writeEpochFiles writes the checkpoint, metrics and plots after an epoch.
-func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
+func (r *run) writeEpochFiles() error {
 	r.state.Scheduler, _ = r.sched.MarshalJSON()
-	out := r.cfg.Out
-	if err := saveCheckpoint(filepath.Join(out, CheckpointFile), r.net, r.opt, r.state); err != nil {
+	if err := saveCheckpoint(filepath.Join(r.cfg.Out, CheckpointFile), r.net, r.opt, r.state); err != nil {
 		return err
 	}
+	return r.writeReports()
+}
+
+// writeReports writes the metrics and plots of the finished epochs.
+func (r *run) writeReports() error {
+	out := r.cfg.Out
 	if err := metrics.WriteCSV(filepath.Join(out, MetricsCSVFile), r.state.History); err != nil {
 		return err
 	}
@@ -326,7 +338,10 @@ func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
 	if err := plots.LR(filepath.Join(out, LRPlotFile), r.state.LRs); err != nil {
 		return err
 	}
-	return plots.ConfusionMatrix(filepath.Join(out, ConfusionFile), ev.Confusion, dataset.Classes)
+	if r.state.Confusion == nil { // a checkpoint from before it was kept
+		return nil
+	}
+	return plots.ConfusionMatrix(filepath.Join(out, ConfusionFile), r.state.Confusion, dataset.Classes)
 }
 
 // export writes the final weights as a state_dict and as TorchScript.

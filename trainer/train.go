@@ -60,6 +60,9 @@ type Options struct {
 	Resume string
 	// InitFrom is a state_dict or TorchScript file to start the weights from.
 	InitFrom string
+	// Overwrite lets a new run start in an output folder that holds
+	// another run's checkpoint, removing that run's files.
+	Overwrite bool
 	// Override, if set, changes the configuration a resumed run reads from
 	// its checkpoint; meant for settings that do not change the results
 	// (threads, loader workers, device) when resuming on another machine.
@@ -74,26 +77,52 @@ type Result struct {
 }
 
 // Run trains cfg.Model per cfg, or continues the run in o.Resume.
-func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
+//
+// The output folder is locked for the run (LockFile): a second run there
+// fails with ErrOutInUse. A new run refuses a folder that holds another
+// run's checkpoint with a *RunExistsError, unless o.Overwrite is set. A
+// folder that Run created is removed again if the run fails before it
+// writes anything into it.
+//
+// When ctx is cancelled, Run stops at the next training step, or after the
+// test pass and files of the epoch in progress, writes a checkpoint and
+// returns ErrInterrupted. While the data set is read it returns at once,
+// with ctx's cause (the reading goes on in the background until done).
+func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 	log := o.Log
+	dir, path := cfg.Out, ""
+	if o.Resume != "" {
+		// The run continues where its checkpoint is, wherever it was moved.
+		path, dir = o.Resume, filepath.Dir(o.Resume)
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
+		if st.IsDir() {
+			path, dir = filepath.Join(path, CheckpointFile), path
+		}
+	} else if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	out, err := openOutDir(dir, o.Resume == "")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { out.close(err != nil) }()
 	var ck *checkpoint
 	if o.Resume != "" {
-		path := o.Resume
-		if st, err := os.Stat(path); err == nil && st.IsDir() {
-			path = filepath.Join(path, CheckpointFile)
-		}
-		var err error
 		if ck, err = readCheckpoint(path); err != nil {
 			return nil, err
 		}
 		defer ck.free()
 		cfg = ck.Config
-		// The run continues where its checkpoint is, wherever it was moved.
-		cfg.Out = filepath.Dir(path)
+		cfg.Out = dir
 		if o.Override != nil {
 			o.Override(&cfg)
 		}
 		log.Infof("resuming %s at epoch %d, batch %d", path, ck.Epoch+1, ck.Batch)
+	} else if err := out.claim(o.Overwrite); err != nil {
+		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -115,9 +144,6 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	if dev.Type == torch.CUDAType {
 		torch.SetCuDNNBenchmark(true)
 	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("output folder: %w", err)
-	}
 	if err := torch.ManualSeed(cfg.Seed); err != nil {
 		return nil, err
 	}
@@ -133,7 +159,7 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	train, test, err := loadData(ctx, cfg, log)
+	train, test, err := loadDataUntil(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +210,36 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 
 	r := &run{cfg: cfg, o: o, log: log, net: net, opt: opt, sched: sched, dev: dev,
 		train: trainLoader, test: testLoader, state: st}
+	// A run killed after its checkpoint but before (or while) the epoch's
+	// other files were written left them a step behind: the checkpoint
+	// holds all they show.
+	if ck != nil && len(st.History) > 0 {
+		if err := r.writeReports(); err != nil {
+			return nil, err
+		}
+	}
 	return r.loop(ctx)
+}
+
+// loadDataUntil is loadData, returning early with ctx's cause if ctx is
+// cancelled first: decoding an archive takes a while and cannot be
+// stopped, and nothing is lost by leaving it.
+func loadDataUntil(ctx context.Context, cfg Config, log *logrus.Logger) (train, test *dataset.Set, err error) {
+	type sets struct {
+		train, test *dataset.Set
+		err         error
+	}
+	done := make(chan sets, 1)
+	go func() {
+		train, test, err := loadData(ctx, cfg, log)
+		done <- sets{train, test, err}
+	}()
+	select {
+	case s := <-done:
+		return s.train, s.test, s.err
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("reading the data set: %w", context.Cause(ctx))
+	}
 }
 
 // evalBatch is the batch size of test passes. On the CPU it is the
