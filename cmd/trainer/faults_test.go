@@ -483,4 +483,3 @@ func untimed(m metrics.Epoch) metrics.Epoch {
 	m.TrainSeconds, m.TestSeconds, m.EpochSeconds, m.ImagesPerSec = 0, 0, 0, 0
 	return m
 }
-
