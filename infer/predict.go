@@ -1,8 +1,10 @@
 package infer
 
 import (
+	"errors"
 	"fmt"
 	"image"
+	"io"
 	"os"
 
 	"golang.org/x/image/draw"
@@ -25,9 +27,20 @@ type Prediction struct {
 	Probability float64
 }
 
+// DefaultMaxPixels is the largest image, in pixels, that Predict decodes
+// unless told otherwise: PIL's Image.MAX_IMAGE_PIXELS, above which PIL
+// warns of a decompression bomb (and refuses above twice that). Decoded,
+// an image takes 4 to 8 bytes a pixel.
+const DefaultMaxPixels = 89_478_485
+
+// ErrTooManyPixels reports an image whose header declares more pixels than
+// the limit; it is refused before it is decoded.
+var ErrTooManyPixels = errors.New("image has too many pixels")
+
 // Predict classifies image files (PNG or JPEG, resized to 32x32 when they
-// are not) and returns the top k classes of each.
-func Predict(net *model.Net, paths []string, k int) ([][]Prediction, error) {
+// are not) and returns the top k classes of each. Images of more than
+// maxPixels pixels (0: no limit) are refused with ErrTooManyPixels.
+func Predict(net *model.Net, paths []string, k, maxPixels int) ([][]Prediction, error) {
 	if k < 1 || k > len(dataset.Classes) {
 		return nil, fmt.Errorf("top-k must be in [1, %d], got %d", len(dataset.Classes), k)
 	}
@@ -35,7 +48,7 @@ func Predict(net *model.Net, paths []string, k int) ([][]Prediction, error) {
 	x := make([]float32, len(paths)*3*dataset.Height*dataset.Width)
 	img := transforms.NewImage(dataset.Height, dataset.Width)
 	for i, p := range paths {
-		pix, err := readImage32(p)
+		pix, err := readImage32(p, maxPixels)
 		if err != nil {
 			return nil, err
 		}
@@ -97,13 +110,25 @@ func firstDevice(m nn.Module) torch.Device {
 }
 
 // readImage32 decodes an image file into 32x32 RGB HWC bytes, resizing
-// with bilinear interpolation when needed.
-func readImage32(path string) ([]byte, error) {
+// with bilinear interpolation when needed. The size in the file's header
+// is checked against maxPixels (0: no limit) before the image is decoded:
+// a few bytes can declare an image that would exhaust memory.
+func readImage32(path string, maxPixels int) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if n := int64(cfg.Width) * int64(cfg.Height); maxPixels > 0 && n > int64(maxPixels) {
+		return nil, fmt.Errorf("%s: %w (%dx%d = %d, more than %d)", path, ErrTooManyPixels, cfg.Width, cfg.Height, n, maxPixels)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	src, _, err := image.Decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -6,6 +6,7 @@ package torch
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -125,7 +126,11 @@ func (d Device) String() string {
 	return "cpu"
 }
 
-// ParseDevice parses "cpu", "cuda" or "cuda:N" and checks that the device exists.
+// ErrBadDevice reports a device name that is not "cpu", "cuda" or "cuda:N".
+var ErrBadDevice = errors.New("torch: bad device")
+
+// ParseDevice parses "cpu", "cuda" or "cuda:N" and checks that the device
+// exists. A name of another form gives an error wrapping ErrBadDevice.
 func ParseDevice(s string) (Device, error) {
 	switch {
 	case s == "cpu":
@@ -135,7 +140,7 @@ func ParseDevice(s string) (Device, error) {
 		if s != "cuda" {
 			n, err := strconv.Atoi(strings.TrimPrefix(s, "cuda:"))
 			if err != nil || n < 0 {
-				return Device{}, fmt.Errorf("torch: bad device %q: want cpu, cuda or cuda:N", s)
+				return Device{}, fmt.Errorf("%w %q: want cpu, cuda or cuda:N", ErrBadDevice, s)
 			}
 			idx = n
 		}
@@ -147,7 +152,7 @@ func ParseDevice(s string) (Device, error) {
 		}
 		return CUDA(idx), nil
 	}
-	return Device{}, fmt.Errorf("torch: bad device %q: want cpu, cuda or cuda:N", s)
+	return Device{}, fmt.Errorf("%w %q: want cpu, cuda or cuda:N", ErrBadDevice, s)
 }
 
 // CUDAIsAvailable reports whether libtorch was built with CUDA and sees a GPU.

@@ -42,15 +42,16 @@ const (
 // the model, optimizer, scheduler and RNG. A checkpoint holds it under
 // "run" as a dict with these keys.
 type runState struct {
-	Format  string          `json:"format"`
-	Config  Config          `json:"config"`
-	Epoch   int             `json:"epoch"`      // epoch in progress (0-based)
-	Batch   int             `json:"batch"`      // batches of Epoch already trained
-	Step    int             `json:"step"`       // optimizer steps taken
-	History []metrics.Epoch `json:"history"`    // finished epochs
-	BestAcc float64         `json:"best_acc"`   // best test accuracy so far
-	Partial partialEpoch    `json:"partial"`    // running sums of Epoch so far
-	LRs     []float64       `json:"lr_history"` // lr of every step so far
+	Format    string          `json:"format"`
+	Config    Config          `json:"config"`
+	Epoch     int             `json:"epoch"`      // epoch in progress (0-based)
+	Batch     int             `json:"batch"`      // batches of Epoch already trained
+	Step      int             `json:"step"`       // optimizer steps taken
+	History   []metrics.Epoch `json:"history"`    // finished epochs
+	BestAcc   float64         `json:"best_acc"`   // best test accuracy so far
+	Partial   partialEpoch    `json:"partial"`    // running sums of Epoch so far
+	LRs       []float64       `json:"lr_history"` // lr of every step so far
+	Confusion [][]int         `json:"confusion"`  // confusion matrix of the last finished epoch
 	// WorldSize is the number of processes that trained (0 in files
 	// written before distributed runs: one).
 	WorldSize int `json:"world_size,omitempty"`

@@ -121,13 +121,22 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		r.state.Epoch++
 		r.state.Batch = 0
 		r.state.Partial = partialEpoch{}
+		r.state.Confusion = ev.Confusion
 		if r.isMain() {
-			if err := r.writeEpochFiles(ev); err != nil {
+			if err := r.writeEpochFiles(); err != nil {
 				return nil, err
 			}
 		}
 		if err := r.dist.barrier(fmt.Sprintf("epoch %d: waiting for rank 0's checkpoint", r.state.Epoch)); err != nil {
 			return nil, err
+		}
+		// An interrupt during the test pass ends the run here, with the
+		// epoch's files written (the last epoch's too: -resume exports).
+		if stop, err := r.stopRequested(ctx); err != nil {
+			return nil, err
+		} else if stop {
+			r.log.Warnf("interrupted after epoch %d; checkpoint written to %s", r.state.Epoch, filepath.Join(r.cfg.Out, CheckpointFile))
+			return nil, ErrInterrupted
 		}
 	}
 	if r.isMain() {
@@ -394,9 +403,8 @@ func correctCount(logits, y *torch.Tensor) (*torch.Tensor, error) {
 }
 
 // writeEpochFiles writes the checkpoint, metrics and plots after an epoch.
-func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
-	out := r.cfg.Out
-	confusion, err := plots.ConfusionMatrixPNG(ev.Confusion, dataset.Classes)
+func (r *run) writeEpochFiles() error {
+	confusion, err := plots.ConfusionMatrixPNG(r.state.Confusion, dataset.Classes)
 	if err != nil {
 		return fmt.Errorf("plot confusion matrix: %w", err)
 	}
@@ -408,9 +416,15 @@ func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
 	if err != nil {
 		return err
 	}
-	if err := saveCheckpoint(filepath.Join(out, CheckpointFile), r.net, r.opt, r.sched, r.state, items...); err != nil {
+	if err := saveCheckpoint(filepath.Join(r.cfg.Out, CheckpointFile), r.net, r.opt, r.sched, r.state, items...); err != nil {
 		return err
 	}
+	return r.writeReports()
+}
+
+// writeReports writes the metrics and plots of the finished epochs.
+func (r *run) writeReports() error {
+	out := r.cfg.Out
 	if err := metrics.WriteCSV(filepath.Join(out, MetricsCSVFile), r.state.History); err != nil {
 		return err
 	}
@@ -425,6 +439,13 @@ func (r *run) writeEpochFiles(ev *infer.Evaluation) error {
 	}
 	if err := plots.LR(filepath.Join(out, LRPlotFile), r.state.LRs); err != nil {
 		return err
+	}
+	if r.state.Confusion == nil { // a checkpoint from before it was kept
+		return nil
+	}
+	confusion, err := plots.ConfusionMatrixPNG(r.state.Confusion, dataset.Classes)
+	if err != nil {
+		return fmt.Errorf("plot confusion matrix: %w", err)
 	}
 	return atomicfile.Write(filepath.Join(out, ConfusionFile), func(w io.Writer) error {
 		_, err := w.Write(confusion)

@@ -61,6 +61,9 @@ type Options struct {
 	Resume string
 	// InitFrom is a state_dict or TorchScript file to start the weights from.
 	InitFrom string
+	// Overwrite lets a new run start in an output folder that holds
+	// another run's checkpoint, removing that run's files.
+	Overwrite bool
 	// Override, if set, changes the configuration a resumed run reads from
 	// its checkpoint; meant for settings that do not change the results
 	// (threads, loader workers, device) when resuming on another machine.
@@ -76,13 +79,30 @@ type Options struct {
 	DistTimeout time.Duration
 }
 
-// loadSets returns the run's training and test sets.
+// loadSets returns the run's training and test sets. If ctx is cancelled
+// while the data set is read it returns at once with ctx's cause:
+// decoding an archive takes a while and cannot be stopped, and nothing is
+// lost by leaving it.
 func (o Options) loadSets(ctx context.Context, cfg Config) (train, test *dataset.Set, err error) {
 	if o.sets != nil {
 		train, test = o.sets()
 		return train, test, nil
 	}
-	return loadData(ctx, cfg, o.Log)
+	type sets struct {
+		train, test *dataset.Set
+		err         error
+	}
+	done := make(chan sets, 1)
+	go func() {
+		train, test, err := loadData(ctx, cfg, o.Log)
+		done <- sets{train, test, err}
+	}()
+	select {
+	case s := <-done:
+		return s.train, s.test, s.err
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("reading the data set: %w", context.Cause(ctx))
+	}
 }
 
 // Result summarizes a finished run.
@@ -97,7 +117,19 @@ type Result struct {
 // A process that torchrun started (RANK, WORLD_SIZE, ... in its
 // environment) trains as one rank of a data-parallel job with the
 // semantics of PyTorch's DistributedDataParallel; see distributed.go.
-func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
+//
+// The output folder is locked for the run (LockFile; by rank 0 alone in a
+// distributed run, which writes every file): a second run there fails
+// with ErrOutInUse. A new run refuses a folder that holds another run's
+// checkpoint with a *RunExistsError, unless o.Overwrite is set. A folder
+// that Run created is removed again if the run fails before it writes
+// anything into it.
+//
+// When ctx is cancelled, Run stops at the next training step, or after the
+// test pass and files of the epoch in progress, writes a checkpoint and
+// returns ErrInterrupted. While the data set is read it returns at once,
+// with ctx's cause (the reading goes on in the background until done).
+func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 	log := o.Log
 	env, isRank, err := distributed.LookupEnv()
 	if err != nil {
@@ -111,20 +143,35 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 		}
 		autoResume(&o, cfg, env, log)
 	}
+	dir, path := cfg.Out, ""
+	if o.Resume != "" {
+		// The run continues where its checkpoint is, wherever it was moved.
+		path, dir = o.Resume, filepath.Dir(o.Resume)
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
+		if st.IsDir() {
+			path, dir = filepath.Join(path, CheckpointFile), path
+		}
+	} else if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var out *outDir // rank 0's alone
+	if !isRank || env.Rank == 0 {
+		if out, err = openOutDir(dir, o.Resume == ""); err != nil {
+			return nil, err
+		}
+		defer func() { out.close(err != nil) }()
+	}
 	var ck *checkpoint
 	if o.Resume != "" {
-		path := o.Resume
-		if st, err := os.Stat(path); err == nil && st.IsDir() {
-			path = filepath.Join(path, CheckpointFile)
-		}
-		var err error
 		if ck, err = readCheckpoint(path); err != nil {
 			return nil, err
 		}
 		defer ck.free()
 		cfg = ck.Config
-		// The run continues where its checkpoint is, wherever it was moved.
-		cfg.Out = filepath.Dir(path)
+		cfg.Out = dir
 		if o.Override != nil {
 			o.Override(&cfg)
 		}
@@ -132,6 +179,10 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 		if w := max(ck.WorldSize, 1); w != worldSize {
 			log.Warnf("the checkpoint was written by %d processes, and %d continue it: a step now takes %d images instead of %d (%d per process), "+
 				"so the results will differ from those of the uninterrupted run", w, worldSize, worldSize*cfg.BatchSize, w*cfg.BatchSize, cfg.BatchSize)
+		}
+	} else if out != nil {
+		if err := out.claim(o.Overwrite); err != nil {
+			return nil, err
 		}
 	}
 	if err := cfg.Validate(); err != nil {
@@ -165,11 +216,6 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 		defer d.close()
 	}
 	o.Progress = progressOut(o.Progress, d)
-	if d.isMain() {
-		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-			return nil, fmt.Errorf("output folder: %w", err)
-		}
-	}
 	if err := torch.ManualSeed(cfg.Seed); err != nil {
 		return nil, err
 	}
@@ -279,7 +325,15 @@ func Run(ctx context.Context, cfg Config, o Options) (*Result, error) {
 	}
 	r := &run{cfg: cfg, o: o, log: log, net: net, opt: opt, sched: sched, dev: dev,
 		train: trainLoader, devAug: devAug, test: testLoader, state: st, tb: tb, ema: ema, dist: d, params: nn.NamedParameters(net)}
-	res, err := r.loop(ctx)
+	// A run killed after its checkpoint but before (or while) the epoch's
+	// other files were written left them a step behind: the checkpoint
+	// holds all they show.
+	if ck != nil && len(st.History) > 0 && d.isMain() {
+		if err := r.writeReports(); err != nil {
+			return nil, err
+		}
+	}
+	res, err = r.loop(ctx)
 	if cerr := tb.close(); err == nil && cerr != nil {
 		return nil, cerr
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -192,6 +193,7 @@ func predictCommand(log *logrus.Logger) *cli.Command {
 		UsageText: "trainer predict -weights FILE [-top-k 3] IMAGE...",
 		Flags: append(weightsFlags(),
 			&cli.IntFlag{Name: "top-k", Value: 3, Usage: "number of classes to show per image"},
+			&cli.IntFlag{Name: "max-pixels", Value: infer.DefaultMaxPixels, Usage: "refuse images of more pixels than this (as PIL's MAX_IMAGE_PIXELS; 0: no limit)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -200,12 +202,18 @@ func predictCommand(log *logrus.Logger) *cli.Command {
 			if k := c.Int("top-k"); k < 1 || k > len(dataset.Classes) {
 				return usagef("predict: -top-k must be in [1, %d], got %d", len(dataset.Classes), k)
 			}
+			if c.Int("max-pixels") < 0 {
+				return usagef("predict: -max-pixels must not be negative, got %d", c.Int("max-pixels"))
+			}
 			net, _, err := openNet(c, log)
 			if err != nil {
 				return err
 			}
 			defer nn.Free(net)
-			preds, err := infer.Predict(net, c.Args().Slice(), c.Int("top-k"))
+			preds, err := infer.Predict(net, c.Args().Slice(), c.Int("top-k"), c.Int("max-pixels"))
+			if errors.Is(err, infer.ErrTooManyPixels) {
+				return fmt.Errorf("%w; -max-pixels raises the limit", err)
+			}
 			if err != nil {
 				return err
 			}

@@ -294,6 +294,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("setup run: %s", r.stderr)
 	}
 	ckpt := filepath.Join(seedOut, trainer.CheckpointFile)
+	bomb, _ := filepath.Abs("testdata/bomb-100000x100000.png")
 	cases := []struct {
 		name string
 		args []string
@@ -319,7 +320,9 @@ func TestBadInput(t *testing.T) {
 		{"missing data", []string{"-data", "/nonexistent/cifar", "-out", t.TempDir()}, 1, "/nonexistent/cifar"},
 		{"corrupt data", []string{"-data", garbage, "-out", t.TempDir()}, 1, "cifar.tar.gz"},
 		{"no cuda", []string{"-device", "cuda", "-data", archive, "-out", t.TempDir()}, 1, "CUDA is not available"},
-		{"bad device", []string{"-device", "tpu", "-data", archive, "-out", t.TempDir()}, 1, `bad device "tpu"`},
+		{"bad device", []string{"-device", "tpu", "-data", archive, "-out", t.TempDir()}, 2, `bad device "tpu"`},
+		{"resume on a bad device", []string{"-resume", ckpt, "-device", "tpu"}, 2, `bad device "tpu"`},
+		{"resume with -overwrite", []string{"-resume", ckpt, "-overwrite"}, 2, "-overwrite cannot be changed on -resume"},
 		{"missing checkpoint", []string{"-resume", "/nonexistent/ckpt.pt"}, 1, "/nonexistent/ckpt.pt"},
 		{"checkpoint of another model", []string{"evaluate", "-weights", ckpt, "-model", "sepnet"}, 1, `checkpoint of model "seed", not "sepnet"`},
 		// Checked before the data (here none) is read.
@@ -330,6 +333,11 @@ func TestBadInput(t *testing.T) {
 		{"export under a file", []string{"export", "-weights", ckpt, "-format", "torchscript", "-o", filepath.Join(garbage, "m.pt")}, 1, filepath.Join(garbage, "m.pt")},
 		{"predict without images", []string{"predict", "-weights", ckpt}, 2, "no image files"},
 		{"predict missing image", []string{"predict", "-weights", ckpt, "/nonexistent.png"}, 1, "/nonexistent.png"},
+		// 68 bytes that declare 100000x100000 pixels (once Go's "out of memory").
+		{"predict a decompression bomb", []string{"predict", "-weights", ckpt, bomb}, 1,
+			bomb + ": image has too many pixels (100000x100000 = 10000000000, more than 89478485); -max-pixels raises the limit"},
+		{"predict under a lower pixel limit", []string{"predict", "-weights", ckpt, "-max-pixels", "959", writeTestPNG(t)}, 1, "(40x24 = 960, more than 959)"},
+		{"predict with a negative pixel limit", []string{"predict", "-weights", ckpt, "-max-pixels", "-1", bomb}, 2, "-max-pixels must not be negative"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -359,7 +367,7 @@ func TestSummary(t *testing.T) {
 func TestHelp(t *testing.T) {
 	r := runTrainer(t, "--help")
 	for _, flag := range []string{"-epochs", "-lr", "-batch-size", "-momentum", "-weight-decay", "-dropout", "-model",
-		"-data", "-out", "-seed", "-device", "-threads", "-workers", "-resume", "-init-from", "-log-level", "-log-format",
+		"-data", "-out", "-seed", "-device", "-threads", "-workers", "-resume", "-init-from", "-overwrite", "-log-level", "-log-format",
 		"evaluate", "predict", "summary", "export"} {
 		if !strings.Contains(r.stdout, flag) {
 			t.Errorf("--help lacks %s", flag)

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -63,26 +64,33 @@ func restartWithSettings() {
 	_ = syscall.Exec(exe, os.Args, os.Environ())
 }
 
-// Exit codes.
+// Exit codes. A run stopped by a signal exits with 128 plus the signal's
+// number, as a shell reports a process killed by it: 130 for SIGINT
+// (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP.
 const (
-	exitOK          = 0
-	exitError       = 1
-	exitUsage       = 2
-	exitInterrupted = 130
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
 )
 
 func run(args []string) int {
 	log := logrus.New()
 	log.SetOutput(os.Stderr)
-	app := newApp(log)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	stop := newStopper(cancel, log)
+	defer stop.close()
+	app := newApp(log, stop)
 	err := app.RunContext(ctx, args)
+	if sig := stop.signal(); sig != 0 && err != nil {
+		if !errors.Is(err, trainer.ErrInterrupted) { // which the run has logged
+			fmt.Fprintf(os.Stderr, "trainer: %v\n", err)
+		}
+		return 128 + int(sig)
+	}
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, trainer.ErrInterrupted):
-		return exitInterrupted
 	case errors.As(err, new(usageError)):
 		fmt.Fprintf(os.Stderr, "trainer: %v\n", err)
 		return exitUsage
@@ -97,6 +105,53 @@ func run(args []string) int {
 	}
 }
 
+// stopper turns SIGINT, SIGTERM and SIGHUP into the cancellation of the
+// command's context, once the command has said that it stops cleanly
+// (training writes a checkpoint first); before that, and on a second
+// signal, it exits at once. Signals that the process was started with
+// ignored (nohup, a background job of a script) stay ignored.
+type stopper struct {
+	ch       chan os.Signal
+	cancel   context.CancelCauseFunc
+	log      *logrus.Logger
+	graceful atomic.Bool
+	first    atomic.Int32 // number of the first signal received
+}
+
+func newStopper(cancel context.CancelCauseFunc, log *logrus.Logger) *stopper {
+	s := &stopper{ch: make(chan os.Signal, 2), cancel: cancel, log: log}
+	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		if !signal.Ignored(sig) {
+			signal.Notify(s.ch, sig)
+		}
+	}
+	go s.watch()
+	return s
+}
+
+func (s *stopper) watch() {
+	for sig := range s.ch {
+		n := int32(sig.(syscall.Signal))
+		if !s.first.CompareAndSwap(0, n) || !s.graceful.Load() {
+			// The checkpoint of the last finished epoch (or none) stays;
+			// temporary files left behind go when the folder is next used.
+			fmt.Fprintf(os.Stderr, "\ntrainer: %v: exiting at once\n", sig)
+			os.Exit(128 + int(n))
+		}
+		s.log.Warnf("%v: stopping after the current step (or the current test pass) with a checkpoint; signal again to exit at once", sig)
+		s.cancel(fmt.Errorf("stopped by signal (%v)", sig))
+	}
+}
+
+// stopCleanly says that the command stops cleanly when its context is
+// cancelled.
+func (s *stopper) stopCleanly() { s.graceful.Store(true) }
+
+// signal returns the first signal received, or 0.
+func (s *stopper) signal() syscall.Signal { return syscall.Signal(s.first.Load()) }
+
+func (s *stopper) close() { signal.Stop(s.ch) }
+
 // usageError is a bad flag or argument.
 type usageError struct{ err error }
 
@@ -105,7 +160,7 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-func newApp(log *logrus.Logger) *cli.App {
+func newApp(log *logrus.Logger, stop *stopper) *cli.App {
 	d := trainer.DefaultConfig()
 	app := &cli.App{
 		Name:  "trainer",
@@ -116,7 +171,10 @@ func newApp(log *logrus.Logger) *cli.App {
 			"-data at a local copy (folder or archive), e.g. -data ../shared/datasets/cifar10-jpeg.tar.gz.",
 		Flags:  append(append(trainFlags(d), techniqueFlags(d)...), logFlags()...),
 		Before: func(c *cli.Context) error { return setupLog(c, log) },
-		Action: func(c *cli.Context) error { return trainAction(c, log) },
+		Action: func(c *cli.Context) error {
+			stop.stopCleanly()
+			return trainAction(c, log)
+		},
 		Commands: []*cli.Command{
 			evaluateCommand(log), predictCommand(log), summaryCommand(), exportCommand(log), cvCommand(log),
 			ensembleCommand(log),
@@ -185,6 +243,7 @@ func trainFlags(d trainer.Config) []cli.Flag {
 		&cli.StringFlag{Name: "tensorboard", Usage: "folder for TensorBoard event files (tensorboard --logdir); off writes none", DefaultText: "<out>/tensorboard"},
 		&cli.IntFlag{Name: "tensorboard-every", Value: d.TensorBoardEvery, Usage: "also log the training loss of every N-th step to TensorBoard (0: only per epoch)"},
 		distTimeoutFlag(),
+		&cli.BoolFlag{Name: "overwrite", Usage: "start a new run in an -out folder that holds another run's checkpoint, removing that run's files"},
 	}
 }
 
@@ -256,6 +315,10 @@ func trainAction(c *cli.Context, log *logrus.Logger) error {
 	if err := applyRecipe(c, &cfg); err != nil {
 		return err
 	}
+	// A misspelt device is a bad flag; CUDA missing is found by the run.
+	if _, err := torch.ResolveDevice(cfg.Device); errors.Is(err, torch.ErrBadDevice) {
+		return usageError{err}
+	}
 	if c.String("resume") == "" {
 		if err := cfg.Validate(); err != nil {
 			return usageError{err}
@@ -266,6 +329,7 @@ func trainAction(c *cli.Context, log *logrus.Logger) error {
 	res, err := trainer.Run(c.Context, cfg, trainer.Options{
 		Log: log, Progress: os.Stdout, IsTerminal: progress.IsTerminal(os.Stdout),
 		Resume: c.String("resume"), InitFrom: c.String("init-from"), DistTimeout: distTimeout(c),
+		Overwrite: c.Bool("overwrite"),
 		Override: func(r *trainer.Config) {
 			// Settings of the machine, not of the recipe, may differ on resume
 			// (on another device the results are no longer bit-exact).

@@ -78,6 +78,31 @@ func syncDir(dir string) {
 	}
 }
 
+// RemoveTemps deletes every temporary file that Write leaves in dir when
+// its process is killed mid-way, whatever its age. Only a caller that knows
+// no other process is writing into dir (one that holds a lock on it) may
+// call it; others rely on Write's removal of temporaries older than an hour.
+func RemoveTemps(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() && isTemp(e.Name()) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !os.IsNotExist(err) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// isTemp reports whether name is that of a temporary file of Write
+// (".NAME.tmp-RANDOM").
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
+}
+
 // removeStale deletes files in dir whose names start with prefix and that
 // were last written more than staleAfter ago: temporary files of processes
 // that crashed. Errors are ignored; a leftover costs disk space, nothing else.

@@ -137,3 +137,30 @@ func TestWriteRemovesStaleTemporaries(t *testing.T) {
 		t.Fatalf("failed write changed the file to %q", data)
 	}
 }
+
+// TestRemoveTemps checks that a lock holder's clean-up removes the
+// temporaries of killed writers at once, fresh or not, and nothing else.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"f.bin", ".f.bin.tmp-123", ".g.tmp-9", ".hidden", "x.tmp-1"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What Write leaves when killed between creating and renaming.
+	f, err := os.CreateTemp(dir, ".out.csv.tmp-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Mkdir(filepath.Join(dir, ".d.tmp-1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveTemps(dir); err != nil {
+		t.Fatal(err)
+	}
+	testdir.AssertOnly(t, dir, ".d.tmp-1", ".hidden", "f.bin", "x.tmp-1")
+	if err := RemoveTemps(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing folder: %v", err)
+	}
+}
