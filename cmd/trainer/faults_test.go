@@ -379,7 +379,8 @@ func TestUnusableOutputFolder(t *testing.T) {
 // TestKilledAtRandom kills a tiny run with SIGKILL at random moments (a
 // fixed seed), resuming after each kill (or starting again where there is
 // no checkpoint yet), and checks that the final weights, metrics and plots
-// are those of an uninterrupted run.
+// are those of an uninterrupted run. Every third kill lands within 150 ms
+// of a checkpoint being written, while the epoch's other files are.
 func TestKilledAtRandom(t *testing.T) {
 	needArchive(t)
 	ref := t.TempDir()
@@ -399,34 +400,40 @@ func TestKilledAtRandom(t *testing.T) {
 	t.Logf("an uninterrupted run takes %v", span)
 
 	out := t.TempDir()
+	ckpt := filepath.Join(out, trainer.CheckpointFile)
 	rng := rand.New(rand.NewPCG(13, 1))
 	const kills = 10
-	done := false
-	for i := 0; i <= kills && !done; i++ {
+	for i := 0; ; i++ {
 		args := tinyRun(out)
-		if exists(filepath.Join(out, trainer.CheckpointFile)) {
+		if exists(ckpt) {
 			args = []string{"-resume", out}
 		}
 		b := startTrainer(t, workDir, args...)
 		if i == kills { // the last one runs to the end
-			r := b.wait(t, 2*time.Minute)
-			if r.code != 0 {
+			if r := b.wait(t, 2*time.Minute); r.code != 0 {
 				t.Fatalf("final run: exit %d: %s", r.code, r.stderr)
 			}
 			break
 		}
-		delay := time.Duration(rng.Int64N(int64(span)))
+		var when string
+		kill := time.After(time.Duration(rng.Int64N(int64(span / 2))))
+		if i%3 == 2 {
+			kill = afterCheckpoint(ckpt, time.Duration(rng.Int64N(int64(150*time.Millisecond))), b.done)
+			when = " after a checkpoint"
+		}
 		select {
 		case <-b.done:
 			if b.res.code != 0 {
 				t.Fatalf("run %d (%v): exit %d: %s", i, args[:2], b.res.code, b.res.stderr)
 			}
-			done = true
-		case <-time.After(delay):
+			t.Logf("run %d (%v) finished", i, args[:2])
+		case <-kill:
 			b.cmd.Process.Kill()
 			<-b.done
-			t.Logf("run %d (%v) killed after %v; folder holds %v", i, args[:2], delay.Round(time.Millisecond), names(t, out))
+			t.Logf("run %d (%v) killed%s; folder holds %v", i, args[:2], when, names(t, out))
+			continue
 		}
+		break
 	}
 
 	for _, f := range []string{trainer.StateDictFile, trainer.BestFile, trainer.LossPlotFile, trainer.AccuracyPlotFile,
@@ -465,6 +472,28 @@ func TestKilledAtRandom(t *testing.T) {
 		}
 	}
 	assertClean(t, out)
+}
+
+// afterCheckpoint returns a channel that receives delay after the file
+// ckpt is next replaced, or never if stop is closed first.
+func afterCheckpoint(ckpt string, delay time.Duration, stop <-chan struct{}) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	before, _ := os.Stat(ckpt)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if st, err := os.Stat(ckpt); err == nil && (before == nil || !os.SameFile(st, before)) {
+				time.Sleep(delay)
+				ch <- time.Now()
+				return
+			}
+		}
+	}()
+	return ch
 }
 
 // untimed returns m without its timings, which differ from run to run.
