@@ -41,17 +41,11 @@ func (e *Evaluation) ClassAccuracy() []float64 {
 }
 
 // Evaluate is a test pass: it runs m (already on dev) in evaluation mode
-// without autograd (and under CPU autocast if autocast is set) over every
-// batch of the loader, channels-last if channelsLast is set, and returns
-// the mean loss, accuracy and confusion matrix. It leaves m in training
-// mode, for the training loop that calls it after every epoch.
-func Evaluate(m nn.Module, loader *dataset.Loader, dev torch.Device, channelsLast, autocast bool) (*Evaluation, error) {
-	return EvaluateWith(m, loader, dev, EvalOptions{ChannelsLast: channelsLast, Autocast: autocast})
-}
-
-// EvaluateWith is Evaluate with all the options of a test pass, flip
-// test-time augmentation among them.
-func EvaluateWith(m nn.Module, loader *dataset.Loader, dev torch.Device, o EvalOptions) (*Evaluation, error) {
+// without autograd over every batch of the loader, with the input layout,
+// autocast and test-time augmentation of o, and returns the mean loss,
+// accuracy and confusion matrix. It leaves m in training mode, for the
+// training loop that calls it after every epoch.
+func Evaluate(m nn.Module, loader *dataset.Loader, dev torch.Device, o EvalOptions) (*Evaluation, error) {
 	start := time.Now()
 	nn.SetTraining(m, false)
 	defer nn.SetTraining(m, true)

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -10,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"gotrain/internal/nntest"
 	"gotrain/internal/pyref"
 	"gotrain/torch"
 	"gotrain/torch/nn"
@@ -64,8 +64,8 @@ func TestParityWithPyTorch(t *testing.T) {
 			img[j] += float32(ys[i]) * 0.1
 		}
 	}
-	writeLE(t, filepath.Join(dir, "x.f32"), xs)
-	writeLE(t, filepath.Join(dir, "y.i64"), ys)
+	nntest.WriteLE(t, filepath.Join(dir, "x.f32"), xs)
+	nntest.WriteLE(t, filepath.Join(dir, "y.i64"), ys)
 	meta, _ := json.Marshal(map[string]any{"model": "seed", "dropout": dropout, "steps": steps, "batch": batch,
 		"lr": lr, "momentum": mom, "weight_decay": wd, "seed": dropoutSeed})
 	if err := os.WriteFile(filepath.Join(dir, "meta.json"), meta, 0o644); err != nil {
@@ -91,24 +91,7 @@ func TestParityWithPyTorch(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			out, err := net.Forward(x)
-			if err != nil {
-				return err
-			}
-			loss, err := torch.CrossEntropy(out, y, torch.ReduceMean, 0)
-			if err != nil {
-				return err
-			}
-			if err := opt.ZeroGrad(); err != nil {
-				return err
-			}
-			if err := loss.Backward(); err != nil {
-				return err
-			}
-			if err := opt.Step(); err != nil {
-				return err
-			}
-			l, err := loss.Item()
+			l, err := nntest.Step(net, opt, x, y)
 			goLosses = append(goLosses, l)
 			return err
 		})
@@ -151,8 +134,8 @@ func TestParityWithPyTorch(t *testing.T) {
 		if nt.Name != mine[i].Name {
 			t.Fatalf("tensor %d: PyTorch %s, Go %s", i, nt.Name, mine[i].Name)
 		}
-		a := toFloats(t, mine[i].Tensor)
-		b := toFloats(t, nt.Tensor)
+		a := nntest.Float64s(t, mine[i].Tensor)
+		b := nntest.Float64s(t, nt.Tensor)
 		for j := range a {
 			d := math.Abs(a[j]-b[j]) / math.Max(1, math.Abs(b[j]))
 			worst = max(worst, d)
@@ -163,32 +146,4 @@ func TestParityWithPyTorch(t *testing.T) {
 		nt.Tensor.Free()
 	}
 	t.Logf("losses %.4f -> %.4f; worst final weight difference %.3g", goLosses[0], goLosses[steps-1], worst)
-}
-
-func toFloats(t *testing.T, x *torch.Tensor) []float64 {
-	t.Helper()
-	d, err := x.ToDType(torch.Float64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Free()
-	v, err := torch.ToSlice[float64](d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func writeLE[T float32 | int64](t *testing.T, path string, v []T) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := binary.Write(f, binary.LittleEndian, v); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
 }

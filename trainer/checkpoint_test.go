@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"gotrain/dataset"
+	"gotrain/internal/nntest"
 	"gotrain/internal/pyref"
 	"gotrain/model"
 	"gotrain/torch"
@@ -136,7 +137,7 @@ func compareWeights(t *testing.T, what string, a, b []nn.NamedTensor, tol float6
 		if a[i].Name != b[i].Name {
 			t.Fatalf("%s: tensor %d is %s against %s", what, i, a[i].Name, b[i].Name)
 		}
-		x, y := floats(t, a[i].Tensor), floats(t, b[i].Tensor)
+		x, y := nntest.Float64s(t, a[i].Tensor), nntest.Float64s(t, b[i].Tensor)
 		for j := range x {
 			d := math.Abs(x[j]-y[j]) / math.Max(1, math.Abs(y[j]))
 			worst = max(worst, d)
@@ -146,20 +147,6 @@ func compareWeights(t *testing.T, what string, a, b []nn.NamedTensor, tol float6
 		}
 	}
 	return worst
-}
-
-func floats(t *testing.T, x *torch.Tensor) []float64 {
-	t.Helper()
-	d, err := x.ToDType(torch.Float64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Free()
-	v, err := torch.ToSlice[float64](d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
 
 // snapshot copies the tensors of ts (they outlive later steps).

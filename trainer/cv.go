@@ -234,7 +234,7 @@ func testFolds(cfg Config, test *dataset.Set, folds []FoldResult, log *logrus.Lo
 		err = nn.To(net, dev)
 		var ev *infer.Evaluation
 		if err == nil {
-			ev, err = infer.Evaluate(net, loader, dev, cfg.ChannelsLast, cfg.Autocast)
+			ev, err = infer.Evaluate(net, loader, dev, infer.EvalOptions{ChannelsLast: cfg.ChannelsLast, Autocast: cfg.Autocast})
 		}
 		nn.Free(net)
 		if err != nil {

@@ -79,7 +79,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		if err := r.dist.syncBuffers(r.net); err != nil {
 			return nil, fmt.Errorf("epoch %d, before the test pass: %w", r.state.Epoch+1, err)
 		}
-		ev, err := infer.EvaluateWith(r.evalNet(), r.test, r.dev, r.evalOptions())
+		ev, err := infer.Evaluate(r.evalNet(), r.test, r.dev, r.evalOptions())
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gotrain/internal/pyref"
 )
 
 // TestBenchScript runs scripts/bench on a tiny slice with both trainers in
@@ -13,12 +15,10 @@ import (
 // layout flags, and a measured row for every side.
 func TestBenchScript(t *testing.T) {
 	needArchive(t)
-	if err := exec.Command(python, "-c", "import torch, torchvision").Run(); err != nil {
-		t.Skipf("skipping: no torch and torchvision in %s", python)
-	}
+	pyref.Require(t, "torch", "torchvision")
 	dir := t.TempDir()
 	results := filepath.Join(dir, "bench.md")
-	cmd := exec.Command(python, "../../scripts/bench", "--no-build", "--trainer", binary, "--model", "seed",
+	cmd := exec.Command(pyref.Python, "../../scripts/bench", "--no-build", "--trainer", binary, "--model", "seed",
 		"--data", archive, "--train-limit", "256", "--test-limit", "200", "--warmup-steps", "0",
 		"--layout", "nhwc", "--results", results, "--out", filepath.Join(dir, "raw"))
 	out, err := cmd.CombinedOutput()

@@ -111,17 +111,12 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 				return err
 			}
 			defer nn.Free(net)
-			set, err := trainer.LoadTestSet(c.Context, c.String("data"), c.Int("test-limit"), workers, log)
-			if err != nil {
-				return err
-			}
-			l, err := dataset.NewLoader(set, transforms.SeedTest(), dataset.LoaderConfig{BatchSize: c.Int("batch-size"), Workers: workers})
+			l, err := testLoader(c, workers, log)
 			if err != nil {
 				return err
 			}
 			defer l.Close()
-			ev, err := infer.EvaluateWith(net, l, dev, infer.EvalOptions{
-				ChannelsLast: torch.DeviceDefaultsFor(c.String("device")).ChannelsLast, FlipTTA: c.Bool("tta")})
+			ev, err := infer.Evaluate(net, l, dev, evalOptions(c))
 			if err != nil {
 				return err
 			}
@@ -300,4 +295,21 @@ func exportCommand(log *logrus.Logger) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// testLoader reads the test set that -data names (the first -test-limit
+// images, if set) and returns a loader of it in -batch-size batches, as
+// the evaluating commands use it.
+func testLoader(c *cli.Context, workers int, log *logrus.Logger) (*dataset.Loader, error) {
+	set, err := trainer.LoadTestSet(c.Context, c.String("data"), c.Int("test-limit"), workers, log)
+	if err != nil {
+		return nil, err
+	}
+	return dataset.NewLoader(set, transforms.SeedTest(), dataset.LoaderConfig{BatchSize: c.Int("batch-size"), Workers: workers})
+}
+
+// evalOptions are the evaluating commands' test-pass options: the
+// device's input layout and -tta.
+func evalOptions(c *cli.Context) infer.EvalOptions {
+	return infer.EvalOptions{ChannelsLast: torch.DeviceDefaultsFor(c.String("device")).ChannelsLast, FlipTTA: c.Bool("tta")}
 }

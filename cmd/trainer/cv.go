@@ -89,21 +89,7 @@ func cvAction(c *cli.Context, log *logrus.Logger) error {
 	}
 	res, err := trainer.CrossValidate(c.Context, trainer.CVConfig{Folds: c.Int("folds"), Config: cfg}, trainer.Options{
 		Log: log, Progress: os.Stdout, IsTerminal: progress.IsTerminal(os.Stdout), Resume: resume,
-		Override: func(r *trainer.Config) {
-			// As for a resumed run: the machine's settings may change.
-			if c.IsSet("threads") {
-				r.Threads = cfg.Threads
-			}
-			if c.IsSet("workers") {
-				r.Workers = cfg.Workers
-			}
-			if c.IsSet("device") {
-				r.Device = cfg.Device
-			}
-			if c.IsSet("device-augment") {
-				r.DeviceAugment = cfg.DeviceAugment
-			}
-		},
+		Override: resumeOverride(c, cfg, false),
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"gotrain/internal/pyref"
 	"gotrain/metrics"
 	"gotrain/trainer"
 )
@@ -185,14 +186,14 @@ func parseFloat(t *testing.T, s string) float64 {
 func numpyMeanStd(t *testing.T, a, b []float64) [][2]float64 {
 	t.Helper()
 	in, _ := json.Marshal([][]float64{a, b})
-	out, err := exec.Command(python, "-c", `
+	out, err := exec.Command(pyref.Python, "-c", `
 import json, sys
 import numpy as np
 a, b = json.loads(sys.argv[1])
 print(json.dumps([[np.mean(a), np.mean(b)], [np.std(a, ddof=1), np.std(b, ddof=1)]]))
 `, string(in)).Output()
 	if err != nil {
-		if os.Getenv("CI") != "" {
+		if pyref.InCI() {
 			t.Fatalf("numpy: %v", err)
 		}
 		t.Logf("mean and std not checked against numpy: %v", err)

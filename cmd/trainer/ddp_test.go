@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	bin "encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"gotrain/dataset"
+	"gotrain/internal/nntest"
+	"gotrain/internal/pyref"
 	"gotrain/metrics"
 	"gotrain/model"
 	"gotrain/torch"
@@ -35,20 +36,10 @@ import (
 func needGloo(t *testing.T) {
 	t.Helper()
 	if !distributed.HasGloo() {
-		if os.Getenv("CI") != "" {
+		if pyref.InCI() {
 			t.Fatal(distributed.ErrUnavailable)
 		}
 		t.Skip(distributed.ErrUnavailable)
-	}
-}
-
-func needPythonTorch(t *testing.T, modules string) {
-	t.Helper()
-	if out, err := exec.Command(python, "-c", "import "+modules).CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s cannot import %s: %v\n%s", python, modules, err, out)
-		}
-		t.Skipf("skipping: %s cannot import %s: %v", python, modules, err)
 	}
 }
 
@@ -182,7 +173,7 @@ func waitFile(t *testing.T, path string, d time.Duration) {
 func TestDDPMatchesPyTorch(t *testing.T) {
 	needArchive(t)
 	needGloo(t)
-	needPythonTorch(t, "torch.distributed, numpy")
+	pyref.Require(t, "torch.distributed", "numpy")
 	const (
 		trainN, batch, epochs, seed = 64, 8, 2, 5
 		lr, momentum, wd            = 0.05, 0.9, 5e-4
@@ -216,8 +207,8 @@ func TestDDPMatchesPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeLE(t, filepath.Join(dir, "x.f32"), b.X)
-		writeLE(t, filepath.Join(dir, "y.i64"), b.Y)
+		nntest.WriteLE(t, filepath.Join(dir, "x.f32"), b.X)
+		nntest.WriteLE(t, filepath.Join(dir, "y.i64"), b.Y)
 		b.Release()
 	}
 	l.Close()
@@ -239,7 +230,7 @@ func TestDDPMatchesPyTorch(t *testing.T) {
 		t.Errorf("rank 1 printed something:\n%s", s)
 	}
 
-	cmd := exec.Command(python, "testdata/ddp_reference.py", dir)
+	cmd := exec.Command(pyref.Python, "testdata/ddp_reference.py", dir)
 	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
 	defer timer.Stop()
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -256,7 +247,7 @@ func TestDDPMatchesPyTorch(t *testing.T) {
 		if len(a) != len(b) || len(a) == 0 {
 			t.Fatalf("%s: %d values from the trainer, %d from PyTorch", nt.Name, len(a), len(b))
 		}
-		w0 := toFloat64s(t, initW[i].Tensor)
+		w0 := nntest.Float64s(t, initW[i].Tensor)
 		for j := range a {
 			d := math.Abs(a[j]-b[j]) / math.Max(1, math.Abs(b[j]))
 			worst = max(worst, d)
@@ -281,38 +272,10 @@ func readFloats(t *testing.T, path string) map[string][]float64 {
 	}
 	m := map[string][]float64{}
 	for _, nt := range ts {
-		m[nt.Name] = toFloat64s(t, nt.Tensor)
+		m[nt.Name] = nntest.Float64s(t, nt.Tensor)
 		nt.Tensor.Free()
 	}
 	return m
-}
-
-func toFloat64s(t *testing.T, x *torch.Tensor) []float64 {
-	t.Helper()
-	d, err := x.ToDType(torch.Float64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Free()
-	v, err := torch.ToSlice[float64](d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func writeLE[T float32 | int64](t *testing.T, path string, v []T) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bin.Write(f, bin.LittleEndian, v); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // ddpRun is a quick distributed training configuration; its epochs take
@@ -442,7 +405,7 @@ func torchrunArgs(mode ...string) []string {
 // its exit code and output.
 func runTorchrun(t *testing.T, env []string, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(python, args...)
+	cmd := exec.Command(pyref.Python, args...)
 	cmd.Dir = workDir
 	cmd.Env = append(os.Environ(), env...)
 	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
@@ -463,7 +426,7 @@ func runTorchrun(t *testing.T, env []string, args ...string) (int, string) {
 func TestDDPTorchrun(t *testing.T) {
 	needArchive(t)
 	needGloo(t)
-	needPythonTorch(t, "torch.distributed.run")
+	pyref.Require(t, "torch.distributed.run")
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -497,7 +460,7 @@ func TestDDPTorchrun(t *testing.T) {
 func TestDDPTorchrunRestart(t *testing.T) {
 	needArchive(t)
 	needGloo(t)
-	needPythonTorch(t, "torch.distributed.run")
+	pyref.Require(t, "torch.distributed.run")
 	out := t.TempDir()
 	mark := fmt.Sprintf("GOTRAIN_TEST_JOB=%d", time.Now().UnixNano())
 	done := make(chan struct{})

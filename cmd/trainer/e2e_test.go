@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"gotrain/internal/pyref"
 	"gotrain/metrics"
 	"gotrain/torch"
 	"gotrain/trainer"
@@ -27,8 +28,6 @@ var (
 	workDir string // working folder of every run: its data/ cache is shared
 	archive string // the shared data set
 )
-
-const python = "/usr/bin/python3"
 
 func TestMain(m *testing.M) {
 	code := func() int {
@@ -128,10 +127,8 @@ func TestTrainWritesEverything(t *testing.T) {
 	}
 
 	t.Run("PythonLoadsExports", func(t *testing.T) {
-		if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
-			t.Skipf("skipping: no torch in %s", python)
-		}
-		cmd := exec.Command(python, "testdata/check_exports.py", "seed",
+		pyref.Require(t, "torch")
+		cmd := exec.Command(pyref.Python, "testdata/check_exports.py", "seed",
 			filepath.Join(out, trainer.StateDictFile), filepath.Join(out, trainer.TorchScriptFile))
 		cmd.Stderr = os.Stderr
 		b, err := cmd.Output()

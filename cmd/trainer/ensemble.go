@@ -17,7 +17,6 @@ import (
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/trainer"
-	"gotrain/transforms"
 )
 
 // ttaFlag is the -tta of the commands that test weights.
@@ -127,17 +126,12 @@ func ensembleAction(c *cli.Context, log *logrus.Logger) error {
 		}
 		log.Infof("wrote %s (TorchScript ensemble of %d members)", out, len(members))
 	}
-	set, err := trainer.LoadTestSet(c.Context, c.String("data"), c.Int("test-limit"), workers, log)
-	if err != nil {
-		return err
-	}
-	l, err := dataset.NewLoader(set, transforms.SeedTest(), dataset.LoaderConfig{BatchSize: c.Int("batch-size"), Workers: workers})
+	l, err := testLoader(c, workers, log)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
-	o := infer.EvalOptions{ChannelsLast: torch.DeviceDefaultsFor(c.String("device")).ChannelsLast, FlipTTA: c.Bool("tta")}
-	res, total, err := evaluateEnsemble(c.Context, ens, l, dev, o)
+	res, total, err := evaluateEnsemble(c.Context, ens, l, dev, evalOptions(c))
 	if err != nil {
 		return err
 	}
@@ -148,7 +142,7 @@ func ensembleAction(c *cli.Context, log *logrus.Logger) error {
 	ensCorrect := res[len(members)]
 	if c.Bool("json") {
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{
-			"members": report, "tta": o.FlipTTA,
+			"members": report, "tta": c.Bool("tta"),
 			"ensemble": map[string]any{"correct": ensCorrect, "total": total, "accuracy": percent(ensCorrect, total)},
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"gotrain/internal/pyref"
 	"gotrain/internal/testdir"
 	"gotrain/model"
 	"gotrain/torch"
@@ -57,12 +58,7 @@ func TestExportDiskFull(t *testing.T) {
 // statistics back (export -format state_dict gives PyTorch's state_dict
 // of it) and evaluate with them.
 func TestTorchScriptFineTunedInPython(t *testing.T) {
-	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s with torch is not available: %v", python, err)
-		}
-		t.Skipf("skipping: no torch in %s", python)
-	}
+	pyref.Require(t, "torch")
 	dir := t.TempDir()
 	ts := filepath.Join(dir, "export.pt")
 	if r := runTrainer(t, "export", "-weights", writeSeedWeights(t), "-model", "seed", "-format", "torchscript", "-o", ts); r.code != 0 {
@@ -88,7 +84,7 @@ for k in ("c1.0.weight", "c1.1.running_mean", "c1.1.num_batches_tracked"):
 torch.jit.save(m, tuned)
 torch.save(after, sd)
 `
-	if out, err := exec.Command(python, "-c", finetune, ts, tuned, pySD).CombinedOutput(); err != nil {
+	if out, err := exec.Command(pyref.Python, "-c", finetune, ts, tuned, pySD).CombinedOutput(); err != nil {
 		t.Fatalf("fine-tuning in PyTorch: %v\n%s", err, out)
 	}
 	goSD := filepath.Join(dir, "go_sd.pt")

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gotrain/internal/pyref"
 )
 
 // TestGPUCheckScript runs scripts/gpu_check.sh in its CPU mode, everything
@@ -16,9 +18,7 @@ import (
 // and say so.
 func TestGPUCheckScript(t *testing.T) {
 	needArchive(t)
-	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
-		t.Skipf("skipping: no torch in %s", python)
-	}
+	pyref.Require(t, "torch")
 	script, err := filepath.Abs("../../scripts/gpu_check.sh")
 	if err != nil {
 		t.Fatal(err)

@@ -330,26 +330,33 @@ func trainAction(c *cli.Context, log *logrus.Logger) error {
 		Log: log, Progress: os.Stdout, IsTerminal: progress.IsTerminal(os.Stdout),
 		Resume: c.String("resume"), InitFrom: c.String("init-from"), DistTimeout: distTimeout(c),
 		Overwrite: c.Bool("overwrite"),
-		Override: func(r *trainer.Config) {
-			// Settings of the machine, not of the recipe, may differ on resume
-			// (on another device the results are no longer bit-exact).
-			if c.IsSet("threads") || sharesMachine() {
-				r.Threads = cfg.Threads
-			}
-			if c.IsSet("workers") || sharesMachine() {
-				r.Workers = cfg.Workers
-			}
-			if c.IsSet("device") {
-				r.Device = cfg.Device
-			}
-			if c.IsSet("device-augment") {
-				r.DeviceAugment = cfg.DeviceAugment
-			}
-		},
+		Override:  resumeOverride(c, cfg, sharesMachine()),
 	})
 	if err != nil {
 		return err
 	}
 	log.Infof("done: best test accuracy %.2f%%; outputs in %s", res.BestAcc, res.OutDir)
 	return nil
+}
+
+// resumeOverride returns the trainer.Options.Override of a resumed run:
+// the settings of the machine, not of the recipe, given as flags (cfg)
+// replace the checkpoint's; on another device the results are no longer
+// bit-exact. With shared set (ranks sharing one machine), threads and
+// workers are always this run's.
+func resumeOverride(c *cli.Context, cfg trainer.Config, shared bool) func(*trainer.Config) {
+	return func(r *trainer.Config) {
+		if c.IsSet("threads") || shared {
+			r.Threads = cfg.Threads
+		}
+		if c.IsSet("workers") || shared {
+			r.Workers = cfg.Workers
+		}
+		if c.IsSet("device") {
+			r.Device = cfg.Device
+		}
+		if c.IsSet("device-augment") {
+			r.DeviceAugment = cfg.DeviceAugment
+		}
+	}
 }

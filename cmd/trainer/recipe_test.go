@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
+	"gotrain/internal/pyref"
 	"gotrain/model"
 	"gotrain/torch"
 	"gotrain/torch/nn"
@@ -156,9 +157,7 @@ func TestEnsembleCommand(t *testing.T) {
 	}
 
 	t.Run("PyTorchLoadsExport", func(t *testing.T) {
-		if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
-			t.Skipf("skipping: no torch in %s", python)
-		}
+		pyref.Require(t, "torch")
 		defer torch.NewScope().Close()
 		log := logrus.New()
 		log.SetOutput(os.Stderr)
@@ -177,7 +176,7 @@ func TestEnsembleCommand(t *testing.T) {
 		if err := torch.Save(io, []nn.NamedTensor{{Name: "x", Tensor: x}, {Name: "out", Tensor: out}}); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(python, "testdata/check_ensemble.py", exported, io, "seed="+a, "sepnet="+b)
+		cmd := exec.Command(pyref.Python, "testdata/check_ensemble.py", exported, io, "seed="+a, "sepnet="+b)
 		cmd.Stderr = os.Stderr
 		res, err := cmd.Output()
 		if err != nil {

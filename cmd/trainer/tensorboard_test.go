@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"gotrain/internal/pyref"
 	"gotrain/metrics"
 	"gotrain/trainer"
 )
@@ -34,13 +35,13 @@ func needEventReader(t *testing.T) {
 	why := ""
 	if _, err := exec.LookPath("protoc"); err != nil {
 		why = "protoc missing (apt-get install protobuf-compiler)"
-	} else if out, err := exec.Command(python, "-c", "import google.protobuf, PIL.Image").CombinedOutput(); err != nil {
-		why = fmt.Sprintf("%s cannot import google.protobuf and PIL: %v\n%s", python, err, out)
+	} else {
+		why = pyref.Missing("google.protobuf", "PIL.Image")
 	}
 	if why == "" {
 		return
 	}
-	if os.Getenv("CI") != "" {
+	if pyref.InCI() {
 		t.Fatal("event file reader needed in CI: " + why)
 	}
 	t.Skip("skipping: " + why)
@@ -86,7 +87,7 @@ func readEventFiles(t *testing.T, logdir string) []tbFile {
 	if out, err := exec.Command("protoc", args...).CombinedOutput(); err != nil {
 		t.Fatalf("protoc: %v\n%s", err, out)
 	}
-	cmd := exec.Command(python, eventReader, gen, logdir)
+	cmd := exec.Command(pyref.Python, eventReader, gen, logdir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -291,9 +292,9 @@ for _ in range(%d):
     opt.step(); s.step()
 print(json.dumps(m))
 `, total, total)
-	out, err := exec.Command(python, "-c", script).Output()
+	out, err := exec.Command(pyref.Python, "-c", script).Output()
 	if err != nil {
-		if os.Getenv("CI") != "" {
+		if pyref.InCI() {
 			t.Fatalf("PyTorch's OneCycleLR: %v", err)
 		}
 		t.Logf("momentum not checked against PyTorch: %v", err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"gotrain/internal/nntest"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/torch/optim"
@@ -36,23 +37,7 @@ func smallNet(t testing.TB) (nn.Module, *optim.SGD) {
 func trainSteps(t testing.TB, net nn.Module, opt *optim.SGD, x, y *torch.Tensor, n int) {
 	t.Helper()
 	for range n {
-		err := torch.WithScope(func() error {
-			out, err := net.Forward(x)
-			if err != nil {
-				return err
-			}
-			loss, err := torch.CrossEntropy(out, y, torch.ReduceMean, 0)
-			if err != nil {
-				return err
-			}
-			if err := opt.ZeroGrad(); err != nil {
-				return err
-			}
-			if err := loss.Backward(); err != nil {
-				return err
-			}
-			return opt.Step()
-		})
+		_, err := nntest.Step(net, opt, x, y)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package optim_test
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"reflect"
@@ -85,15 +84,7 @@ func TestSGDGroupsMatchPyTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var params []nn.NamedTensor
-	for i, v := range p0 {
-		p := torch.Keep(torch.Must(torch.FromSlice(v)))
-		if err := p.SetRequiresGrad(true); err != nil {
-			t.Fatal(err)
-		}
-		params = append(params, nn.NamedTensor{Name: fmt.Sprint("p", i), Tensor: p})
-		defer p.Free()
-	}
+	params := leafParams(t, p0)
 	var groups []optim.ParamGroup
 	for i, c := range cfgs {
 		var ps []nn.NamedTensor
@@ -112,21 +103,8 @@ func TestSGDGroupsMatchPyTorch(t *testing.T) {
 			if err := opt.ZeroGrad(); err != nil {
 				return err
 			}
-			for i, g := range gs {
-				if g == nil {
-					continue
-				}
-				prod, err := torch.Mul(params[i].Tensor, torch.Must(torch.FromSlice(g)))
-				if err != nil {
-					return err
-				}
-				loss, err := prod.Sum()
-				if err != nil {
-					return err
-				}
-				if err := loss.Backward(); err != nil {
-					return err
-				}
+			if err := setGrads(params, gs); err != nil {
+				return err
 			}
 			opt.SetLR(lrs[step])
 			opt.SetMomentum(moms[step])
@@ -135,14 +113,7 @@ func TestSGDGroupsMatchPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, p := range params {
-			got := torch.Must(torch.ToSlice[float64](p.Tensor))
-			for k := range got {
-				if math.Abs(got[k]-want.Params[step][i][k]) > 1e-12 {
-					t.Fatalf("step %d: %s = %v, PyTorch %v", step, p.Name, got, want.Params[step][i])
-				}
-			}
-		}
+		assertParams(t, fmt.Sprintf("step %d", step), params, want.Params[step])
 	}
 	st := opt.ParamGroupsState()
 	if len(st) != len(want.ParamGroups) {

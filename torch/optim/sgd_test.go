@@ -3,7 +3,6 @@ package optim_test
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"os/exec"
 	"strings"
 	"testing"
@@ -70,14 +69,7 @@ func TestSGDMatchesPyTorch(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		var params []nn.NamedTensor
-		for i, v := range p0 {
-			p := torch.Keep(torch.Must(torch.FromSlice(v)))
-			if err := p.SetRequiresGrad(true); err != nil {
-				t.Fatal(err)
-			}
-			params = append(params, nn.NamedTensor{Name: fmt.Sprint("p", i), Tensor: p})
-		}
+		params := leafParams(t, p0)
 		c.LR = lrs[0]
 		opt, err := optim.NewSGD(params, c)
 		if err != nil {
@@ -88,23 +80,8 @@ func TestSGDMatchesPyTorch(t *testing.T) {
 				if err := opt.ZeroGrad(); err != nil {
 					return err
 				}
-				// Give each parameter its gradient through autograd:
-				// d(sum(p*g))/dp = g.
-				for i, g := range gs {
-					if g == nil {
-						continue
-					}
-					prod, err := torch.Mul(params[i].Tensor, torch.Must(torch.FromSlice(g)))
-					if err != nil {
-						return err
-					}
-					loss, err := prod.Sum()
-					if err != nil {
-						return err
-					}
-					if err := loss.Backward(); err != nil {
-						return err
-					}
+				if err := setGrads(params, gs); err != nil {
+					return err
 				}
 				opt.LR = lrs[step]
 				return opt.Step()
@@ -112,22 +89,12 @@ func TestSGDMatchesPyTorch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i, p := range params {
-				got := torch.Must(torch.ToSlice[float64](p.Tensor))
-				for k := range got {
-					if math.Abs(got[k]-want[step][i][k]) > 1e-12 {
-						t.Fatalf("%+v step %d: %s = %v, PyTorch %v", c, step, p.Name, got, want[step][i])
-					}
-				}
-			}
+			assertParams(t, fmt.Sprintf("%+v step %d", c, step), params, want[step])
 		}
 		if n := len(opt.State()); (c.Momentum != 0) != (n == len(params)) {
 			t.Errorf("%+v: %d momentum buffers for %d parameters", c, n, len(params))
 		}
 		opt.Free()
-		for _, p := range params {
-			p.Tensor.Free()
-		}
 	}
 }
 
