@@ -450,7 +450,7 @@ func stoppedEarly(stderr string) bool {
 }
 
 // interruptInEpoch2 runs the trainer with args, sends it SIGINT once the
-// run in out has finished its first epoch (its metrics file exists, so the
+// run in out has finished its first epoch (its last file exists, so the
 // signal lands in epoch 2 unless the run is over by then), and returns what
 // it wrote to stderr.
 func interruptInEpoch2(t *testing.T, out string, args ...string) string {
@@ -464,7 +464,9 @@ func interruptInEpoch2(t *testing.T, out string, args ...string) string {
 	}
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		if _, err := os.Stat(filepath.Join(out, trainer.MetricsJSONFile)); err == nil {
+		// The confusion matrix is the last of an epoch's files: a signal
+		// before it would stop the run after epoch 1, not in epoch 2.
+		if _, err := os.Stat(filepath.Join(out, trainer.ConfusionFile)); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -91,6 +91,10 @@ func run(args []string) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.Is(err, trainer.ErrInterrupted):
+		// A rank of a distributed run that stopped with the others, one of
+		// which had the signal: as for Ctrl-C (the run has logged it).
+		return 128 + int(syscall.SIGINT)
 	case errors.As(err, new(usageError)):
 		fmt.Fprintf(os.Stderr, "trainer: %v\n", err)
 		return exitUsage
