@@ -71,7 +71,7 @@ eff() { python3 -c "print(f'{($1) / ($2):.2f}')"; }
 	echo
 	echo "\`$MODEL\`, $EPOCHS epoch(s) of $TRAIN_LIMIT training images (batch $BATCH per process), $TEST_LIMIT test images,"
 	echo "$WORKERS loader goroutine(s) per process, on $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))."
-	echo "Command: \`scripts/bench_ddp.sh\` with TRAIN_LIMIT=$TRAIN_LIMIT EPOCHS=$EPOCHS BATCH=$BATCH."
+	echo "Command: \`scripts/bench_ddp.sh\` with MODEL=$MODEL TRAIN_LIMIT=$TRAIN_LIMIT EPOCHS=$EPOCHS BATCH=$BATCH WORKERS=$WORKERS."
 	echo
 	echo "| run | training images/s | test pass s | wall s | test accuracy % |"
 	echo "|---|---|---|---|---|"

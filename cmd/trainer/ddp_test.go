@@ -515,3 +515,54 @@ func findProcess(t *testing.T, vars ...string) int {
 	t.Fatalf("no process has %v", vars)
 	return 0
 }
+
+// TestBenchDDPScript runs scripts/bench_ddp.sh on a tiny slice and checks
+// its summary: a row of four numbers for each of 1x1, 1x2 and 2x1, and
+// efficiencies that are the ratios of those rows' images/s.
+func TestBenchDDPScript(t *testing.T) {
+	needArchive(t)
+	needGloo(t)
+	pyref.Require(t, "torch.distributed.run")
+	if _, err := exec.LookPath("torchrun"); err != nil {
+		if pyref.InCI() {
+			t.Fatal("torchrun is not on PATH (python3-torch installs it)")
+		}
+		t.Skip("no torchrun on PATH")
+	}
+	results := filepath.Join(t.TempDir(), "bench.md")
+	cmd := exec.Command("bash", "../../scripts/bench_ddp.sh", results)
+	cmd.Env = append(os.Environ(), "TRAINER="+binary, "DATA="+archive, "TRAIN_LIMIT=512", "TEST_LIMIT=100", "BATCH=64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bench_ddp.sh: %v\n%s", err, out)
+	}
+	md, err := os.ReadFile(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ips := map[string]float64{}
+	for _, row := range []string{"1 process x 1 thread", "1 process x 2 threads", "2 ranks x 1 thread (torchrun, Gloo)"} {
+		var v [4]float64
+		line := ""
+		for _, l := range strings.Split(string(md), "\n") {
+			if strings.HasPrefix(l, "| "+row+" |") {
+				line = strings.TrimPrefix(l, "| "+row+" |")
+			}
+		}
+		if _, err := fmt.Sscanf(strings.ReplaceAll(line, "|", " "), "%g %g %g %g", &v[0], &v[1], &v[2], &v[3]); err != nil || v[0] <= 0 {
+			t.Fatalf("row %q: %q (%v)\n%s", row, line, err, md)
+		}
+		ips[row] = v[0]
+	}
+	var e1, e2 float64
+	i := strings.Index(string(md), "Scaling efficiency of 2 ranks: ")
+	if i < 0 {
+		t.Fatalf("no efficiency line:\n%s", md)
+	}
+	if _, err := fmt.Sscanf(string(md[i:]), "Scaling efficiency of 2 ranks: %g of twice one thread's images/s;\n%g times", &e1, &e2); err != nil {
+		t.Fatalf("efficiency line: %v\n%s", err, md[i:])
+	}
+	two := ips["2 ranks x 1 thread (torchrun, Gloo)"]
+	if math.Abs(e1-two/(2*ips["1 process x 1 thread"])) > 0.006 || math.Abs(e2-two/ips["1 process x 2 threads"]) > 0.006 {
+		t.Errorf("efficiencies %v and %v are not the ratios of %v", e1, e2, ips)
+	}
+}
