@@ -21,13 +21,22 @@ def acc(run, weights, tta):
     return json.load(open(p))["accuracy"]
 
 
+def recipe(run):
+    """The run header's recipe line: "Recipe: NAME (settings that differ
+    from the seed's)"."""
+    for line in open(os.path.join(run, "train.log")):
+        if line.startswith("Recipe: "):
+            return line[len("Recipe: "):].strip()
+    return ""
+
+
 def fmt(v):
     return "" if v is None else f"{v:.2f}"
 
 
 def main(runs):
-    print("| run | flags (beyond the command below) | raw | raw + TTA | EMA | EMA + TTA | train acc (last epoch) | minutes | started (UTC) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| run | flags (beyond the command below) | recipe (the run header) | raw | raw + TTA | EMA | EMA + TTA | train acc (last epoch) | minutes | started (UTC) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         name = os.path.basename(os.path.normpath(run))
         cmd = open(os.path.join(run, "command.txt")).read().split()
@@ -36,9 +45,10 @@ def main(runs):
         start = t[1]
         secs = float(t[t.index("seconds") + 1]) if "seconds" in t else None
         m = json.load(open(os.path.join(run, "metrics.json")))
-        ema = "-ema" in cmd or "-recipe" in cmd
+        rec = recipe(run)
+        ema = "weight EMA" in rec
         raw = acc(run, "raw_state_dict", False)
-        row = [name, f"`{flags}`", fmt(raw), fmt(acc(run, "raw_state_dict", True)),
+        row = [name, f"`{flags}`", rec, fmt(raw), fmt(acc(run, "raw_state_dict", True)),
                fmt(acc(run, "model_state_dict", False)) if ema else "", fmt(acc(run, "model_state_dict", True)) if ema else "",
                f"{m[-1]['train_acc']:.2f}", "" if secs is None else f"{secs / 60:.1f}", start[:16].replace("T", " ")]
         print("| " + " | ".join(row) + " |")

@@ -59,9 +59,15 @@ func TestAblationScript(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) != 4 || !strings.HasPrefix(lines[2], "| plain | `-model seed") || !strings.HasPrefix(lines[3], "| ema | `-model seed") {
+
 		t.Fatalf("table:\n%s", out)
 	}
-	if cells := strings.Split(lines[3], "|"); len(cells) < 7 || strings.TrimSpace(cells[5]) == "" || strings.TrimSpace(cells[3]) == "" {
-		t.Errorf("the -ema row lacks its raw or EMA accuracy:\n%s", lines[3])
+	// | name | flags | recipe | raw | raw + TTA | EMA | EMA + TTA | ...
+	if cells := strings.Split(lines[3], "|"); len(cells) < 8 || strings.TrimSpace(cells[3]) != "seed (weight EMA 0.9)" ||
+		strings.TrimSpace(cells[4]) == "" || strings.TrimSpace(cells[6]) == "" {
+		t.Errorf("the -ema row lacks its recipe, raw or EMA accuracy:\n%s", lines[3])
+	}
+	if cells := strings.Split(lines[2], "|"); len(cells) < 8 || strings.TrimSpace(cells[4]) == "" || strings.TrimSpace(cells[6]) != "" {
+		t.Errorf("the row without -ema: a raw accuracy and no EMA one expected:\n%s", lines[2])
 	}
 }

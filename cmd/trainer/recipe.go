@@ -1,8 +1,6 @@
 package main
 
 import (
-	"strings"
-
 	"github.com/urfave/cli/v2"
 
 	"gotrain/trainer"
@@ -13,7 +11,7 @@ import (
 func techniqueFlags(d trainer.Config) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "recipe", Value: trainer.RecipeSeed, Usage: "named defaults for the training settings: " +
-			strings.Join(trainer.Recipes(), " or ") + "; flags given explicitly override the recipe's values (best is provisional)"},
+			"seed (the seed project's) or " + bestRecipeText() + "; flags given explicitly override the recipe's values"},
 		&cli.Float64Flag{Name: "ema", Value: d.EMA, Usage: "decay of an exponential moving average of the weights and buffers, updated after every step " +
 			"(torch.optim.swa_utils.AveragedModel with use_buffers=True); the test passes and the exported weights use it; 0 is off"},
 		&cli.BoolFlag{Name: "tta", Value: d.TTA, Usage: "flip test-time augmentation in the run's test passes: average the logits of each image and its mirror image"},
@@ -77,4 +75,13 @@ func applyRecipe(c *cli.Context, cfg *trainer.Config) error {
 		}
 	}
 	return nil
+}
+
+// bestRecipeText says what the best recipe changes, for -recipe's help.
+func bestRecipeText() string {
+	best, err := trainer.RecipeConfig(trainer.RecipeBest)
+	if err != nil {
+		panic(err) // a recipe of Recipes() that RecipeConfig does not know
+	}
+	return best.RecipeText()
 }

@@ -55,15 +55,15 @@ func TestRecipeFlags(t *testing.T) {
 		t.Errorf("no flags:\n%+v\nwant DefaultConfig\n%+v", got, want)
 	}
 	// -recipe best: the recipe's values, except where a flag says otherwise.
-	got, err = parseTrain(t, "-recipe", "best", "-ema", "0", "-label-smoothing", "0.2")
+	got, err = parseTrain(t, "-recipe", "best", "-ema", "0.99", "-label-smoothing", "0.2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want, _ = trainer.RecipeConfig(trainer.RecipeBest)
-	want.EMA, want.LabelSmoothing = 0, 0.2
+	want.EMA, want.LabelSmoothing = 0.99, 0.2
 	machine(&want, got)
 	if got != want {
-		t.Errorf("-recipe best -ema 0 -label-smoothing 0.2:\n%+v\nwant\n%+v", got, want)
+		t.Errorf("-recipe best -ema 0.99 -label-smoothing 0.2:\n%+v\nwant\n%+v", got, want)
 	}
 	// Every technique flag reaches its field.
 	got, _ = parseTrain(t, "-ema", "0.99", "-tta", "-no-decay-bn-bias", "-nesterov", "-pct-start", "0.23", "-anneal", "linear",
@@ -197,13 +197,13 @@ func TestEnsembleCommand(t *testing.T) {
 	})
 }
 
-// TestTechniquesRun trains with the best recipe (two SGD parameter groups,
-// weight EMA, TTA, ...): the header names it, the run resumes bit for bit
+// TestTechniquesRun trains with the best recipe and weight EMA (two SGD
+// parameter groups, EMA, TTA, ...): the header names it, the run resumes bit for bit
 // with its EMA and both groups' momentum buffers, and the final weights
 // are the EMA's, which the checkpoint also gives to evaluate.
 func TestTechniquesRun(t *testing.T) {
 	needArchive(t)
-	args := []string{"-recipe", "best"}
+	args := []string{"-recipe", "best", "-ema", "0.999"}
 	full := t.TempDir()
 	r := runTrainer(t, smallRun(full, args...)...)
 	if r.code != 0 {
