@@ -245,7 +245,9 @@ func TestStopSignals(t *testing.T) {
 	}{{syscall.SIGTERM, 143}, {syscall.SIGHUP, 129}} {
 		t.Run(c.sig.String(), func(t *testing.T) {
 			out := t.TempDir()
-			b := startTrainer(t, workDir, tinyRun(out)...)
+			// Ten epochs of a quarter second: a signal that a loaded
+			// machine delivers late still lands before the run ends.
+			b := startTrainer(t, workDir, tinyRun(out, "-epochs", "10")...)
 			b.waitFor(t, "Epoch: 2")
 			b.signal(t, c.sig)
 			r := b.wait(t, time.Minute)
