@@ -1,11 +1,17 @@
 package infer
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"gotrain/dataset"
+	"gotrain/internal/nntest"
+	"gotrain/internal/pyref"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 )
@@ -76,5 +82,96 @@ func TestFlipTTAHandWorked(t *testing.T) {
 	tta := torch.Must(torch.ToSlice[float32](torch.Must(Logits(net, b, torch.CPU, EvalOptions{FlipTTA: true}))))
 	if math.Abs(float64(plain[0]-tta[0])) < 1e-3 {
 		t.Errorf("TTA logits %v equal plain ones %v", tta, plain)
+	}
+}
+
+// TestTranslateBatchMatchesPyTorch compares the shifted views with
+// PyTorch's reflection padding cropped at the offsets the shifts mean.
+func TestTranslateBatchMatchesPyTorch(t *testing.T) {
+	pyref.Require(t, "torch", "numpy")
+	const n = 2
+	x := make([]float32, n*dataset.ImageSize)
+	for i := range x {
+		x[i] = float32(i)
+	}
+	in := filepath.Join(t.TempDir(), "x.bin")
+	nntest.WriteLE(t, in, x)
+	shifts := [][2]int{{1, 1}, {-1, -1}, {1, 0}, {0, -1}, {0, 0}}
+	const script = `
+import json, sys, numpy as np, torch
+import torch.nn.functional as F
+x = torch.from_numpy(np.fromfile(sys.argv[1], dtype="<f4").reshape(2, 3, 32, 32))
+p = F.pad(x, (1, 1, 1, 1), mode="reflect")
+out = []
+for dy, dx in json.loads(sys.argv[2]):
+    out.append(p[:, :, 1 - dy:33 - dy, 1 - dx:33 - dx].flatten().tolist())
+print(json.dumps(out))
+`
+	arg, _ := json.Marshal(shifts)
+	raw, err := exec.Command(pyref.Python, "-c", script, in, string(arg)).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", pyref.Python, err)
+	}
+	var want [][]float32
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range shifts {
+		got := TranslateBatch(x, n, s[0], s[1])
+		if !slices.Equal(got, want[i]) {
+			t.Errorf("shift %v differs from PyTorch's reflection padding", s)
+		}
+	}
+}
+
+// TestTranslateTTAHandWorked checks translate TTA on a linear classifier,
+// with and without flips, against 0.5*v(x) + 0.25*v(x moved down-right) +
+// 0.25*v(x moved up-left), v the (flip-averaged) linear map.
+func TestTranslateTTAHandWorked(t *testing.T) {
+	defer torch.NewScope().Close()
+	const n, k = 2, 3
+	r := rand.New(rand.NewPCG(3, 4))
+	lin := torch.Must(nn.NewLinear(dataset.ImageSize, k, false))
+	defer nn.Free(lin)
+	w := make([]float32, k*dataset.ImageSize)
+	for i := range w {
+		w[i] = float32(r.NormFloat64() * 0.01)
+	}
+	torch.Must(0, torch.NoGrad(func() error {
+		return lin.Weight.Copy_(torch.Must(torch.FromSlice(w, k, dataset.ImageSize)))
+	}))
+	net := nn.NewSequential(nn.NewFlatten(), lin)
+	b := &dataset.Batch{X: make([]float32, n*dataset.ImageSize), Y: make([]int64, n), N: n}
+	for i := range b.X {
+		b.X[i] = float32(r.NormFloat64())
+	}
+	linear := func(x []float32, img, class int) float64 {
+		var s float64
+		for j, v := range x[img*dataset.ImageSize : (img+1)*dataset.ImageSize] {
+			s += float64(w[class*dataset.ImageSize+j]) * float64(v)
+		}
+		return s
+	}
+	for _, flip := range []bool{false, true} {
+		view := func(x []float32, img, class int) float64 {
+			if !flip {
+				return linear(x, img, class)
+			}
+			return 0.5*linear(x, img, class) + 0.5*linear(FlipBatch(x, n), img, class)
+		}
+		o := EvalOptions{FlipTTA: flip, TranslateTTA: true}
+		got := torch.Must(torch.ToSlice[float32](torch.Must(Logits(net, b, torch.CPU, o))))
+		down, up := TranslateBatch(b.X, n, 1, 1), TranslateBatch(b.X, n, -1, -1)
+		for img := range n {
+			for c := range k {
+				want := 0.5*view(b.X, img, c) + 0.25*view(down, img, c) + 0.25*view(up, img, c)
+				if d := math.Abs(float64(got[img*k+c]) - want); d > 1e-4 {
+					t.Errorf("flip %v, image %d, class %d: %v, want %v", flip, img, c, got[img*k+c], want)
+				}
+				if d := math.Abs(want - view(b.X, img, c)); d < 1e-4 {
+					t.Errorf("flip %v, image %d, class %d: the shifts do not change the logit", flip, img, c)
+				}
+			}
+		}
 	}
 }

@@ -67,6 +67,30 @@ func (m *DepthwiseSeparableConv) Children() []nn.Child {
 	return []nn.Child{{Name: "depthwise", Module: m.Depthwise}, {Name: "pointwise", Module: m.Pointwise}}
 }
 
+// Residual is a residual connection around Body: x + Body(x), for a body
+// whose output has its input's shape. Its child is named "body". The
+// identity branch has no layers, so the receptive field is the body's.
+type Residual struct {
+	Body nn.Module
+}
+
+// Forward returns x + Body(x).
+func (m *Residual) Forward(x *torch.Tensor) (*torch.Tensor, error) {
+	y, err := nn.Call(m.Body, x)
+	if err != nil {
+		return nil, err
+	}
+	return torch.Add(x, y)
+}
+
+// Children returns the body.
+func (m *Residual) Children() []nn.Child { return []nn.Child{{Name: "body", Module: m.Body}} }
+
+// TorchScript gives forward for export.
+func (m *Residual) TorchScript() (class, source string) {
+	return "Residual", "def forward(self, x):\n  return x + self.body.forward(x)\n"
+}
+
 // builder makes modules in order and remembers the first error, so that a
 // network definition reads like its PyTorch counterpart.
 type builder struct {
@@ -120,6 +144,11 @@ func (b *builder) dropout(p float64) nn.Module {
 	}
 	m, err := nn.NewDropout(p)
 	return b.keep(m, err)
+}
+
+// residual wraps layers in a Residual around their Sequential.
+func (b *builder) residual(layers ...nn.Module) nn.Module {
+	return &Residual{Body: nn.NewSequential(layers...)}
 }
 
 // fail frees what was made after an error.

@@ -13,6 +13,11 @@ func init() {
 		Description: "our depthwise-separable net meeting every seed rule (188,218 parameters, receptive field 49)",
 		build:       buildSepNet,
 	})
+	register(Spec{
+		Name:        "sepres",
+		Description: "sepnet with residual connections around its six same-width layers and GELU activations (188,218 parameters, receptive field 49)",
+		build:       buildSepRes,
+	})
 }
 
 // buildSeed is the seed's CustomCNN, layer for layer as its torchinfo table
@@ -84,6 +89,43 @@ func buildSepNet(o Options) (*Net, error) {
 		return nil, b.fail()
 	}
 	return &Net{Name: "sepnet", Blocks: []nn.Child{
+		{Name: "c1", Module: c1}, {Name: "c2", Module: c2}, {Name: "c3", Module: c3},
+		{Name: "c4", Module: c4}, {Name: "gap", Module: gap}, {Name: "fc", Module: fc},
+	}}, nil
+}
+
+// buildSepRes is sepnet's layer plan, widths and receptive field, with
+// GELU in place of ReLU and each layer whose output has its input's shape
+// (one at 32x32, two at 16x16, three at 8x8) inside a Residual: x +
+// GELU(BN(layer(x))). The connections add no parameters.
+func buildSepRes(o Options) (*Net, error) {
+	b := &builder{}
+	act := nn.GELU{}
+	c1 := nn.NewSequential(
+		b.conv(3, 32, 3, 1, 1, 1), b.bn(32), act,
+		b.residual(b.sep(SepConfig{In: 32, Out: 32}), b.bn(32), act),
+	)
+	c2 := nn.NewSequential(
+		b.sep(SepConfig{In: 32, Out: 48}), b.bn(48), act,
+		b.conv(48, 64, 3, 2, 1, 1), b.bn(64), act,
+	)
+	c3 := nn.NewSequential(
+		b.residual(b.sep(SepConfig{In: 64, Out: 64}), b.bn(64), act),
+		b.residual(b.conv(64, 64, 3, 1, 2, 2), b.bn(64), act),
+	)
+	c4 := nn.NewSequential(
+		b.sep(SepConfig{In: 64, Out: 176, Stride: 2}), b.bn(176), act,
+		b.residual(b.sep(SepConfig{In: 176, Out: 176}), b.bn(176), act),
+		b.residual(b.sep(SepConfig{In: 176, Out: 176}), b.bn(176), act),
+		b.residual(b.sep(SepConfig{In: 176, Out: 176}), b.bn(176), act),
+	)
+	gap := nn.NewSequential(nn.AdaptiveAvgPool2d{OutputSize: [2]int64{1, 1}}, b.dropout(o.Dropout))
+	fc, err := nn.NewLinear(176, 10, true)
+	b.keep(fc, err)
+	if b.err != nil {
+		return nil, b.fail()
+	}
+	return &Net{Name: "sepres", Blocks: []nn.Child{
 		{Name: "c1", Module: c1}, {Name: "c2", Module: c2}, {Name: "c3", Module: c3},
 		{Name: "c4", Module: c4}, {Name: "gap", Module: gap}, {Name: "fc", Module: fc},
 	}}, nil

@@ -198,8 +198,16 @@ func TestSummarySeedMatchesTorchinfo(t *testing.T) {
 	}
 }
 
-func TestSummarySepNet(t *testing.T) {
-	n := newNet(t, Default)
+// TestSummarySepNets checks sepnet and sepres, which share their layer
+// plan (sepres adds residual connections, whose identity branch leaves
+// the receptive field as it is).
+func TestSummarySepNets(t *testing.T) {
+	for _, name := range []string{Default, "sepres"} {
+		t.Run(name, func(t *testing.T) { checkSepNetSummary(t, newNet(t, name)) })
+	}
+}
+
+func checkSepNetSummary(t *testing.T, n *Net) {
 	s := summarize(t, n)
 	walked := 0
 	_ = nn.Walk(n, func(string, int, nn.Module) error { walked++; return nil })
@@ -233,16 +241,16 @@ func TestSummarySepNet(t *testing.T) {
 	}
 }
 
-// TestSummarySepNetMatchesPyTorch compares every module's own parameter
-// count and output shape with PyTorch's SepNet (scripts/models.py) traced
-// by forward hooks.
-func TestSummarySepNetMatchesPyTorch(t *testing.T) {
+// TestSummaryMatchesPyTorch compares, for every network, every module's
+// own parameter count and output shape with its PyTorch twin's
+// (scripts/models.py) traced by forward hooks.
+func TestSummaryMatchesPyTorch(t *testing.T) {
 	needTorch(t)
 	const script = `
 import json, sys, torch
 sys.path.insert(0, "../scripts")
 import models
-net = models.NETWORKS["sepnet"]().eval()
+net = models.NETWORKS[sys.argv[1]]().eval()
 out = {}
 for name, m in net.named_modules():
     own = sum(p.numel() for p in m.parameters(recurse=False))
@@ -251,33 +259,37 @@ with torch.no_grad():
     net(torch.zeros(1, 3, 32, 32))
 print(json.dumps(out))
 `
-	cmd := exec.Command(python, "-c", script)
-	raw, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s: %v", python, err)
-	}
-	var want map[string][2]json.RawMessage
-	if err := json.Unmarshal(raw, &want); err != nil {
-		t.Fatalf("PyTorch's output %q: %v", raw, err)
-	}
-	s := summarize(t, newNet(t, "sepnet"))
-	if len(s.Rows) != len(want) {
-		t.Errorf("%d rows, PyTorch has %d modules", len(s.Rows), len(want))
-	}
-	for _, r := range s.Rows {
-		w, ok := want[r.Name]
-		if !ok {
-			t.Errorf("%q: no such module in PyTorch", r.Name)
-			continue
-		}
-		var params int64
-		var shape []int64
-		if json.Unmarshal(w[0], &params) != nil || json.Unmarshal(w[1], &shape) != nil {
-			t.Fatalf("PyTorch's row %s", w)
-		}
-		if r.Params != params || !slices.Equal(r.Output, shape) {
-			t.Errorf("%q: params %d, output %v; PyTorch %d, %v", r.Name, r.Params, r.Output, params, shape)
-		}
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(python, "-c", script, name)
+			raw, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s: %v", python, err)
+			}
+			var want map[string][2]json.RawMessage
+			if err := json.Unmarshal(raw, &want); err != nil {
+				t.Fatalf("PyTorch's output %q: %v", raw, err)
+			}
+			s := summarize(t, newNet(t, name))
+			if len(s.Rows) != len(want) {
+				t.Errorf("%d rows, PyTorch has %d modules", len(s.Rows), len(want))
+			}
+			for _, r := range s.Rows {
+				w, ok := want[r.Name]
+				if !ok {
+					t.Errorf("%q: no such module in PyTorch", r.Name)
+					continue
+				}
+				var params int64
+				var shape []int64
+				if json.Unmarshal(w[0], &params) != nil || json.Unmarshal(w[1], &shape) != nil {
+					t.Fatalf("PyTorch's row %s", w)
+				}
+				if r.Params != params || !slices.Equal(r.Output, shape) {
+					t.Errorf("%q: params %d, output %v; PyTorch %d, %v", r.Name, r.Params, r.Output, params, shape)
+				}
+			}
+		})
 	}
 }
 

@@ -74,6 +74,7 @@ OPS = {
     "conv2d": conv2d,
     "batch_norm": batch_norm,
     "relu": lambda inp, a: F.relu(inp["x"]),
+    "gelu": lambda inp, a: F.gelu(inp["x"]),
     "dropout": lambda inp, a: F.dropout(inp["x"], p=a["p"], training=a["train"]),
     "adaptive_avg_pool2d": lambda inp, a: F.adaptive_avg_pool2d(inp["x"], (a["oh"], a["ow"])),
     "linear": lambda inp, a: F.linear(inp["x"], inp["w"], opt(inp, "b")),

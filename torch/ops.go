@@ -57,6 +57,12 @@ func Relu(x *Tensor) (*Tensor, error) {
 	return call("relu", func(out *C.ct_tensor) C.ct_error { return C.ct_relu(x.h, out) }, x)
 }
 
+// Gelu returns x·Φ(x), Φ the standard normal CDF: torch.nn.functional.gelu
+// with approximate='none'.
+func Gelu(x *Tensor) (*Tensor, error) {
+	return call("gelu", func(out *C.ct_tensor) C.ct_error { return C.ct_gelu(x.h, out) }, x)
+}
+
 // Dropout zeroes elements with probability p and scales the rest by 1/(1-p)
 // when train is true; it returns x's values unchanged otherwise.
 func Dropout(x *Tensor, p float64, train bool) (*Tensor, error) {

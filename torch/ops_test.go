@@ -231,6 +231,7 @@ var goOps = map[string]goOp{
 			a["training"].(bool), a["momentum"].(float64), a["eps"].(float64)))
 	},
 	"relu": func(in map[string]*Tensor, a map[string]any) ([]*Tensor, error) { return one(Relu(in["x"])) },
+	"gelu": func(in map[string]*Tensor, a map[string]any) ([]*Tensor, error) { return one(Gelu(in["x"])) },
 	"dropout": func(in map[string]*Tensor, a map[string]any) ([]*Tensor, error) {
 		return one(Dropout(in["x"], a["p"].(float64), a["train"].(bool)))
 	},
@@ -673,6 +674,7 @@ func addOpCases() {
 	bn("eval_no_affine", false, 0.1, 1e-5, false, true, 2, 6, 3, 3)
 
 	newCase(g, "relu", "relu").normal("x", true, 3, 4, 5).add()
+	newCase(g, "gelu", "gelu").normal("x", true, 3, 4, 5).add()
 
 	// dropout: identities, and the mask PyTorch draws after the same seed.
 	newCase(g, "dropout/train_p0", "dropout").normal("x", true, 4, 25).arg("p", 0.0).arg("train", true).add()

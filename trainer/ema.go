@@ -247,7 +247,7 @@ func (r *run) evalNet() nn.Module {
 
 // evalOptions are the settings of the run's test passes.
 func (r *run) evalOptions() infer.EvalOptions {
-	return infer.EvalOptions{ChannelsLast: r.cfg.ChannelsLast, Autocast: r.cfg.Autocast, FlipTTA: r.cfg.TTA}
+	return infer.EvalOptions{ChannelsLast: r.cfg.ChannelsLast, Autocast: r.cfg.Autocast, FlipTTA: r.cfg.TTA, TranslateTTA: r.cfg.TTATranslate}
 }
 
 // emaItems returns the checkpoint entry of the run's average, if any.

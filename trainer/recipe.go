@@ -66,6 +66,11 @@ type Techniques struct {
 	// TTA makes the run's test passes average the logits of each image
 	// and its mirror image (flip test-time augmentation).
 	TTA bool `json:"tta,omitempty"`
+	// TTATranslate adds to the test passes' views the image moved one
+	// pixel down-right and up-left (reflection padding), weighted 1/4
+	// each against 1/2 for the image itself (infer.EvalOptions's
+	// TranslateTTA); with TTA, each view with its mirror image.
+	TTATranslate bool `json:"tta_translate,omitempty"`
 	// NoDecayBNBias puts BatchNorm weights and every bias in a parameter
 	// group without weight decay.
 	NoDecayBNBias bool `json:"no_decay_bn_bias,omitempty"`
@@ -149,6 +154,9 @@ func (t Techniques) Describe() string {
 	}
 	if t.TTA {
 		parts = append(parts, "flip TTA")
+	}
+	if t.TTATranslate {
+		parts = append(parts, "translate TTA")
 	}
 	if t.NoDecayBNBias {
 		parts = append(parts, "no weight decay on BatchNorm and biases")

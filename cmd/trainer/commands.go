@@ -88,13 +88,8 @@ func evaluateCommand(log *logrus.Logger) *cli.Command {
 	return &cli.Command{
 		Name:      "evaluate",
 		Usage:     "test a weights file: accuracy, per-class accuracy, confusion matrix",
-		UsageText: "trainer evaluate -weights FILE [-data PATH] [-tta] [-confusion-png FILE] [-json]",
-		Flags: append(weightsFlags(),
-			&cli.StringFlag{Name: "data", Usage: "CIFAR-10 folder or archive (default ./data, downloaded if missing)"},
-			&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes"},
-			&cli.IntFlag{Name: "batch-size", Value: 500, Usage: "images per batch"},
-			workersFlag(),
-			ttaFlag(),
+		UsageText: "trainer evaluate -weights FILE [-data PATH] [-tta] [-tta-translate] [-confusion-png FILE] [-json]",
+		Flags: append(append(weightsFlags(), evalFlags()...),
 			&cli.StringFlag{Name: "confusion-png", Usage: "also plot the confusion matrix to this PNG file"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 		),
@@ -308,8 +303,22 @@ func testLoader(c *cli.Context, workers int, log *logrus.Logger) (*dataset.Loade
 	return dataset.NewLoader(set, transforms.SeedTest(), dataset.LoaderConfig{BatchSize: c.Int("batch-size"), Workers: workers})
 }
 
+// evalFlags are the flags of the commands that test weights on the test
+// set: testLoader's and evalOptions'.
+func evalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "data", Usage: "CIFAR-10 folder or archive (default ./data, downloaded if missing)"},
+		&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes"},
+		&cli.IntFlag{Name: "batch-size", Value: 500, Usage: "images per batch"},
+		workersFlag(),
+		&cli.BoolFlag{Name: "tta", Usage: "flip test-time augmentation: average the logits of each image and its mirror image"},
+		&cli.BoolFlag{Name: "tta-translate", Usage: translateUsage},
+	}
+}
+
 // evalOptions are the evaluating commands' test-pass options: the
-// device's input layout and -tta.
+// device's input layout, -tta and -tta-translate.
 func evalOptions(c *cli.Context) infer.EvalOptions {
-	return infer.EvalOptions{ChannelsLast: torch.DeviceDefaultsFor(c.String("device")).ChannelsLast, FlipTTA: c.Bool("tta")}
+	return infer.EvalOptions{ChannelsLast: torch.DeviceDefaultsFor(c.String("device")).ChannelsLast,
+		FlipTTA: c.Bool("tta"), TranslateTTA: c.Bool("tta-translate")}
 }

@@ -19,33 +19,24 @@ import (
 	"gotrain/trainer"
 )
 
-// ttaFlag is the -tta of the commands that test weights.
-func ttaFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "tta", Usage: "flip test-time augmentation: average the logits of each image and its mirror image"}
-}
-
 func ensembleCommand(log *logrus.Logger) *cli.Command {
 	return &cli.Command{
 		Name:  "ensemble",
 		Usage: "test the average of several networks' softmax outputs; optionally export it as one TorchScript module",
-		UsageText: "trainer ensemble -weights A,B,C [-model M | -model MA,MB,MC] [-data PATH] [-test-limit N] [-tta] [-export OUT.pt] [-json]\n\n" +
+		UsageText: "trainer ensemble -weights A,B,C [-model M | -model MA,MB,MC] [-data PATH] [-test-limit N] [-tta] [-tta-translate] [-export OUT.pt] [-json]\n\n" +
 			"Each member is a checkpoint, state_dict or TorchScript file (Go- or PyTorch-trained); members may be different networks.\n" +
-			"The ensemble's output is mean(softmax(member(x), dim=1)); with -tta each member's logits are averaged over the image and\n" +
-			"its mirror image first. -export writes the ensemble (without TTA) as one TorchScript module whose submodules \"0\", \"1\", ...\n" +
+			"The ensemble's output is mean(softmax(member(x), dim=1)); with -tta (-tta-translate) each member's logits are averaged\n" +
+			"over the image's mirror (shifted) views first. -export writes the ensemble (without TTA) as one TorchScript module whose submodules \"0\", \"1\", ...\n" +
 			"are the members and whose forward returns the mean of their softmaxes.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "weights", Aliases: []string{"w"}, Usage: "comma-separated weights files of the members (required)"},
 			&cli.StringFlag{Name: "model", Usage: "network of the members: one name for all, or one per member, comma-separated (default: a checkpoint's own, else " + model.Default + ")"},
 			&cli.StringFlag{Name: "device", Value: "auto", Usage: "auto, cpu, cuda or cuda:N"},
 			threadsFlag(),
-			&cli.StringFlag{Name: "data", Usage: "CIFAR-10 folder or archive (default ./data, downloaded if missing)"},
-			&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes"},
-			&cli.IntFlag{Name: "batch-size", Value: 500, Usage: "images per batch"},
-			workersFlag(),
-			ttaFlag(),
+		}, append(evalFlags(),
 			&cli.StringFlag{Name: "export", Usage: "also write the ensemble as a TorchScript file (torch.jit.load)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
-		},
+		)...),
 		Action: func(c *cli.Context) error { return ensembleAction(c, log) },
 	}
 }
@@ -142,7 +133,7 @@ func ensembleAction(c *cli.Context, log *logrus.Logger) error {
 	ensCorrect := res[len(members)]
 	if c.Bool("json") {
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{
-			"members": report, "tta": c.Bool("tta"),
+			"members": report, "tta": c.Bool("tta"), "tta_translate": c.Bool("tta-translate"),
 			"ensemble": map[string]any{"correct": ensCorrect, "total": total, "accuracy": percent(ensCorrect, total)},
 		})
 	}

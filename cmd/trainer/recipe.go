@@ -15,6 +15,7 @@ func techniqueFlags(d trainer.Config) []cli.Flag {
 		&cli.Float64Flag{Name: "ema", Value: d.EMA, Usage: "decay of an exponential moving average of the weights and buffers, updated after every step " +
 			"(torch.optim.swa_utils.AveragedModel with use_buffers=True); the test passes and the exported weights use it; 0 is off"},
 		&cli.BoolFlag{Name: "tta", Value: d.TTA, Usage: "flip test-time augmentation in the run's test passes: average the logits of each image and its mirror image"},
+		&cli.BoolFlag{Name: "tta-translate", Value: d.TTATranslate, Usage: translateUsage + " in the run's test passes"},
 		&cli.BoolFlag{Name: "no-decay-bn-bias", Value: d.NoDecayBNBias, Usage: "no weight decay on BatchNorm weights and on biases (a second SGD parameter group)"},
 		&cli.BoolFlag{Name: "nesterov", Value: d.Nesterov, Usage: "Nesterov momentum (SGD nesterov=True)"},
 		&cli.Float64Flag{Name: "pct-start", Value: d.PctStart, Usage: "OneCycleLR's pct_start: the fraction of the steps spent raising the learning rate"},
@@ -27,6 +28,10 @@ func techniqueFlags(d trainer.Config) []cli.Flag {
 			"filled with the mean (p=0.5), or off"},
 	}
 }
+
+// translateUsage says what -tta-translate does.
+const translateUsage = "translate test-time augmentation: also average the logits of each image moved one pixel " +
+	"down-right and up-left (reflection padding; weights 1/4 each, 1/2 the image itself; with -tta, each view and its mirror image)"
 
 // recipeField is a setting that a recipe gives a default: the flag that
 // overrides it and how to copy it from one configuration to another.
@@ -48,6 +53,7 @@ var recipeFields = []recipeField{
 	{"augment", func(d *trainer.Config, s trainer.Config) { d.Augment = s.Augment }},
 	{"ema", func(d *trainer.Config, s trainer.Config) { d.EMA = s.EMA }},
 	{"tta", func(d *trainer.Config, s trainer.Config) { d.TTA = s.TTA }},
+	{"tta-translate", func(d *trainer.Config, s trainer.Config) { d.TTATranslate = s.TTATranslate }},
 	{"no-decay-bn-bias", func(d *trainer.Config, s trainer.Config) { d.NoDecayBNBias = s.NoDecayBNBias }},
 	{"nesterov", func(d *trainer.Config, s trainer.Config) { d.Nesterov = s.Nesterov }},
 	{"pct-start", func(d *trainer.Config, s trainer.Config) { d.PctStart = s.PctStart }},
@@ -67,6 +73,7 @@ func applyRecipe(c *cli.Context, cfg *trainer.Config) error {
 	}
 	cfg.Recipe = r.Recipe
 	cfg.EMA, cfg.TTA, cfg.NoDecayBNBias, cfg.Nesterov = c.Float64("ema"), c.Bool("tta"), c.Bool("no-decay-bn-bias"), c.Bool("nesterov")
+	cfg.TTATranslate = c.Bool("tta-translate")
 	cfg.PctStart, cfg.Anneal, cfg.Flip = c.Float64("pct-start"), c.String("anneal"), c.String("flip")
 	cfg.ShiftScaleRotate, cfg.CoarseDropout = c.String("shift-scale-rotate"), c.String("coarse-dropout")
 	for _, f := range recipeFields {

@@ -66,10 +66,10 @@ func TestRecipeFlags(t *testing.T) {
 		t.Errorf("-recipe best -ema 0.99 -label-smoothing 0.2:\n%+v\nwant\n%+v", got, want)
 	}
 	// Every technique flag reaches its field.
-	got, _ = parseTrain(t, "-ema", "0.99", "-tta", "-no-decay-bn-bias", "-nesterov", "-pct-start", "0.23", "-anneal", "linear",
+	got, _ = parseTrain(t, "-ema", "0.99", "-tta", "-tta-translate", "-no-decay-bn-bias", "-nesterov", "-pct-start", "0.23", "-anneal", "linear",
 		"-flip", "alternate", "-shift-scale-rotate", "0.1,0,0", "-coarse-dropout", "off")
 	tq := got.Techniques
-	if tq.Recipe != "seed" || tq.EMA != 0.99 || !tq.TTA || !tq.NoDecayBNBias || !tq.Nesterov || got.PctStart != 0.23 || tq.Anneal != "linear" ||
+	if tq.Recipe != "seed" || tq.EMA != 0.99 || !tq.TTA || !tq.TTATranslate || !tq.NoDecayBNBias || !tq.Nesterov || got.PctStart != 0.23 || tq.Anneal != "linear" ||
 		tq.Flip != "alternate" || tq.ShiftScaleRotate != "0.1,0,0" || tq.CoarseDropout != "off" {
 		t.Errorf("flags read as %+v, pct_start %v", tq, got.PctStart)
 	}
@@ -81,9 +81,22 @@ func TestRecipeFlags(t *testing.T) {
 // saveMember writes a freshly initialised network's state_dict.
 func saveMember(t *testing.T, name string, seed uint64, path string) {
 	t.Helper()
+	saveScaledMember(t, name, seed, 1, path)
+}
+
+// saveScaledMember writes a freshly initialised network's state_dict with
+// the classifier's weights multiplied by scale: logits far from uniform,
+// so that changes of the input show in the loss.
+func saveScaledMember(t *testing.T, name string, seed uint64, scale float64, path string) {
+	t.Helper()
 	torch.Must(0, torch.ManualSeed(seed))
 	net := torch.Must(model.New(name, model.Options{}))
 	defer nn.Free(net)
+	for _, p := range nn.StateDict(net) {
+		if p.Name == "fc.weight" {
+			torch.Must(0, torch.NoGrad(func() error { return p.Tensor.MulScalar_(scale) }))
+		}
+	}
 	if err := torch.Save(path, nn.StateDict(net)); err != nil {
 		t.Fatal(err)
 	}
@@ -116,15 +129,23 @@ func runEnsemble(t *testing.T, args ...string) ensembleReport {
 
 func evaluateAcc(t *testing.T, args ...string) float64 {
 	t.Helper()
+	return evaluateJSON(t, args...).Accuracy
+}
+
+// evaluation is what evaluate -json prints, in part.
+type evaluation struct{ Accuracy, Loss float64 }
+
+func evaluateJSON(t *testing.T, args ...string) evaluation {
+	t.Helper()
 	r := runTrainer(t, append([]string{"evaluate", "-data", archive, "-test-limit", "100", "-threads", "1", "-json"}, args...)...)
 	if r.code != 0 {
 		t.Fatalf("evaluate %v: exit %d: %s", args, r.code, r.stderr)
 	}
-	var ev struct{ Accuracy float64 }
+	var ev evaluation
 	if err := json.Unmarshal([]byte(r.stdout), &ev); err != nil {
 		t.Fatal(err)
 	}
-	return ev.Accuracy
+	return ev
 }
 
 // TestEnsembleCommand ensembles two different networks: each member's
@@ -154,6 +175,18 @@ func TestEnsembleCommand(t *testing.T) {
 	tta := runEnsemble(t, "-weights", a, "-model", "seed", "-tta")
 	if acc := evaluateAcc(t, "-weights", a, "-model", "seed", "-tta"); acc != tta.Members[0].Accuracy || tta.Ensemble.Correct != tta.Members[0].Correct {
 		t.Errorf("-tta: ensemble's member %v, evaluate %v", tta.Members[0].Accuracy, acc)
+	}
+	// -tta-translate: the same views in both commands, and other logits
+	// than flip TTA's.
+	sharp := filepath.Join(dir, "sharp.pt")
+	saveScaledMember(t, "sepnet", 3, 1000, sharp)
+	both := runEnsemble(t, "-weights", sharp, "-model", "sepnet", "-tta", "-tta-translate")
+	ev := evaluateJSON(t, "-weights", sharp, "-model", "sepnet", "-tta", "-tta-translate")
+	if ev.Accuracy != both.Members[0].Accuracy {
+		t.Errorf("-tta -tta-translate: ensemble's member %v, evaluate %v", both.Members[0].Accuracy, ev.Accuracy)
+	}
+	if flip := evaluateJSON(t, "-weights", sharp, "-model", "sepnet", "-tta"); flip.Loss == ev.Loss {
+		t.Errorf("-tta-translate does not change evaluate's loss (%v)", ev.Loss)
 	}
 
 	t.Run("PyTorchLoadsExport", func(t *testing.T) {
@@ -261,13 +294,13 @@ func TestTechniquesRun(t *testing.T) {
 
 func TestTechniqueHelp(t *testing.T) {
 	r := runTrainer(t, "--help")
-	for _, flag := range []string{"-recipe", "-ema", "-tta", "-no-decay-bn-bias", "-nesterov", "-pct-start", "-anneal", "-flip",
+	for _, flag := range []string{"-recipe", "-ema", "-tta", "-tta-translate", "-no-decay-bn-bias", "-nesterov", "-pct-start", "-anneal", "-flip",
 		"-shift-scale-rotate", "-coarse-dropout", "ensemble"} {
 		if !strings.Contains(r.stdout, flag) {
 			t.Errorf("--help lacks %s", flag)
 		}
 	}
-	for cmd, flags := range map[string][]string{"ensemble": {"-weights", "-model", "-export", "-tta", "-test-limit", "-data", "-json"}, "evaluate": {"-tta"}} {
+	for cmd, flags := range map[string][]string{"ensemble": {"-weights", "-model", "-export", "-tta", "-tta-translate", "-test-limit", "-data", "-json"}, "evaluate": {"-tta", "-tta-translate"}} {
 		r := runTrainer(t, cmd, "--help")
 		for _, f := range flags {
 			if !strings.Contains(r.stdout, f) {

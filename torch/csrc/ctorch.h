@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /* Bump on any change to this header; the Go side refuses a mismatch. */
-#define CT_ABI_VERSION 14
+#define CT_ABI_VERSION 15
 
 typedef struct ct_tensor_s *ct_tensor;
 typedef struct ct_module_s *ct_module;
@@ -117,6 +117,8 @@ ct_error ct_conv2d(ct_tensor x, ct_tensor w, ct_tensor b, const int64_t *stride,
 ct_error ct_batch_norm(ct_tensor x, ct_tensor w, ct_tensor b, ct_tensor running_mean, ct_tensor running_var,
                        int training, double momentum, double eps, ct_tensor *out);
 ct_error ct_relu(ct_tensor x, ct_tensor *out);
+/* torch.nn.functional.gelu(x) with approximate='none': x * Phi(x). */
+ct_error ct_gelu(ct_tensor x, ct_tensor *out);
 ct_error ct_dropout(ct_tensor x, double p, int train, ct_tensor *out);
 ct_error ct_adaptive_avg_pool2d(ct_tensor x, int64_t oh, int64_t ow, ct_tensor *out);
 ct_error ct_linear(ct_tensor x, ct_tensor w, ct_tensor b, ct_tensor *out);

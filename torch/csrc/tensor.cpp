@@ -302,6 +302,8 @@ ct_error ct_batch_norm(ct_tensor x, ct_tensor w, ct_tensor b, ct_tensor running_
 
 ct_error ct_relu(ct_tensor x, ct_tensor *out) { CT_OUT(at::relu(x->t)) }
 
+ct_error ct_gelu(ct_tensor x, ct_tensor *out) { CT_OUT(at::gelu(x->t, "none")) }
+
 ct_error ct_dropout(ct_tensor x, double p, int train, ct_tensor *out) {
   CT_OUT(at::dropout(x->t, p, train != 0))
 }

@@ -71,6 +71,17 @@ func (ReLU) TorchScript() (class, source string) {
 	return "ReLU", "def forward(self, x):\n  return torch.relu(x)\n"
 }
 
+// GELU is torch.nn.GELU() (approximate='none').
+type GELU struct{}
+
+// Forward returns x·Φ(x), Φ the standard normal CDF.
+func (GELU) Forward(x *torch.Tensor) (*torch.Tensor, error) { return torch.Gelu(x) }
+
+// TorchScript gives forward for export (see Script).
+func (GELU) TorchScript() (class, source string) {
+	return "GELU", "def forward(self, x):\n  return torch.gelu(x)\n"
+}
+
 // Dropout is torch.nn.Dropout: active only in training mode.
 type Dropout struct {
 	P        float64
