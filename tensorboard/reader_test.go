@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"gotrain/internal/pyref"
+	"gotrain/internal/testenv"
 )
 
 // python is the interpreter with Debian's python3-protobuf and PIL.
@@ -19,10 +20,7 @@ const python = pyref.Python
 func needReader(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("protoc"); err != nil {
-		if pyref.InCI() {
-			t.Fatal("event file reader needed in CI: protoc missing (apt-get install protobuf-compiler)")
-		}
-		t.Skip("event file check skipped: protoc missing (apt-get install protobuf-compiler)")
+		testenv.Need(t, "the event file reader needs protoc (apt-get install protobuf-compiler)")
 	}
 	pyref.Require(t, "google.protobuf", "PIL.Image")
 }

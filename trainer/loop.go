@@ -419,11 +419,13 @@ func (r *run) writeEpochFiles() error {
 	if err := saveCheckpoint(filepath.Join(r.cfg.Out, CheckpointFile), r.net, r.opt, r.sched, r.state, items...); err != nil {
 		return err
 	}
-	return r.writeReports()
+	return r.writeReports(confusion)
 }
 
-// writeReports writes the metrics and plots of the finished epochs.
-func (r *run) writeReports() error {
+// writeReports writes the metrics and plots of the finished epochs;
+// confusion is the last epoch's confusion matrix as a PNG, or nil to make
+// it from the run's state.
+func (r *run) writeReports(confusion []byte) error {
 	out := r.cfg.Out
 	if err := metrics.WriteCSV(filepath.Join(out, MetricsCSVFile), r.state.History); err != nil {
 		return err
@@ -440,12 +442,14 @@ func (r *run) writeReports() error {
 	if err := plots.LR(filepath.Join(out, LRPlotFile), r.state.LRs); err != nil {
 		return err
 	}
-	if r.state.Confusion == nil { // a checkpoint from before it was kept
-		return nil
-	}
-	confusion, err := plots.ConfusionMatrixPNG(r.state.Confusion, dataset.Classes)
-	if err != nil {
-		return fmt.Errorf("plot confusion matrix: %w", err)
+	if confusion == nil {
+		if r.state.Confusion == nil { // a checkpoint from before it was kept
+			return nil
+		}
+		var err error
+		if confusion, err = plots.ConfusionMatrixPNG(r.state.Confusion, dataset.Classes); err != nil {
+			return fmt.Errorf("plot confusion matrix: %w", err)
+		}
 	}
 	return atomicfile.Write(filepath.Join(out, ConfusionFile), func(w io.Writer) error {
 		_, err := w.Write(confusion)

@@ -329,7 +329,7 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 	// other files were written left them a step behind: the checkpoint
 	// holds all they show.
 	if ck != nil && len(st.History) > 0 && d.isMain() {
-		if err := r.writeReports(); err != nil {
+		if err := r.writeReports(nil); err != nil {
 			return nil, err
 		}
 	}

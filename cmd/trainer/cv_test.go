@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gotrain/internal/pyref"
+	"gotrain/internal/testenv"
 	"gotrain/metrics"
 	"gotrain/trainer"
 )
@@ -193,7 +194,7 @@ a, b = json.loads(sys.argv[1])
 print(json.dumps([[np.mean(a), np.mean(b)], [np.std(a, ddof=1), np.std(b, ddof=1)]]))
 `, string(in)).Output()
 	if err != nil {
-		if pyref.InCI() {
+		if testenv.InCI() {
 			t.Fatalf("numpy: %v", err)
 		}
 		t.Logf("mean and std not checked against numpy: %v", err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"gotrain/dataset"
 	"gotrain/internal/nntest"
 	"gotrain/internal/pyref"
+	"gotrain/internal/testenv"
 	"gotrain/metrics"
 	"gotrain/model"
 	"gotrain/torch"
@@ -36,21 +36,8 @@ import (
 func needGloo(t *testing.T) {
 	t.Helper()
 	if !distributed.HasGloo() {
-		if pyref.InCI() {
-			t.Fatal(distributed.ErrUnavailable)
-		}
-		t.Skip(distributed.ErrUnavailable)
+		testenv.Need(t, distributed.ErrUnavailable.Error())
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // rank is one trainer process of a job started by a test.
@@ -70,7 +57,7 @@ func (r *rank) stderr() string { r.mu.Lock(); defer r.mu.Unlock(); return r.err.
 // variables (extra[r] for rank r, if given).
 func startJob(t *testing.T, world int, args []string, extra ...[]string) []*rank {
 	t.Helper()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	ranks := make([]*rank, world)
 	for i := range ranks {
 		cmd := exec.Command(binary, args...)
@@ -431,7 +418,7 @@ func TestDDPTorchrun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range [][]string{{"--master_port", fmt.Sprint(freePort(t))}, {"--standalone"}} {
+	for _, mode := range [][]string{{"--master_port", fmt.Sprint(testenv.FreePort(t))}, {"--standalone"}} {
 		t.Run(mode[0], func(t *testing.T) {
 			if want := "torchrun " + mode[0]; !strings.Contains(string(readme), want) {
 				t.Errorf("README.md has no %q command", want)
@@ -524,10 +511,7 @@ func TestBenchDDPScript(t *testing.T) {
 	needGloo(t)
 	pyref.Require(t, "torch.distributed.run")
 	if _, err := exec.LookPath("torchrun"); err != nil {
-		if pyref.InCI() {
-			t.Fatal("torchrun is not on PATH (python3-torch installs it)")
-		}
-		t.Skip("no torchrun on PATH")
+		testenv.Need(t, "torchrun is not on PATH (python3-torch installs it)")
 	}
 	results := filepath.Join(t.TempDir(), "bench.md")
 	cmd := exec.Command("bash", "../../scripts/bench_ddp.sh", results)

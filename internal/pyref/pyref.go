@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"gotrain/internal/testenv"
 )
 
 // Python is the interpreter the references run in.
@@ -49,21 +51,11 @@ func Missing(modules ...string) string {
 	return why
 }
 
-// InCI reports whether the tests run under CI, where references must be present.
-func InCI() bool { return os.Getenv("CI") != "" }
-
 // Require skips t unless Python can import every module; under CI it fails
 // t instead.
 func Require(t testing.TB, modules ...string) {
 	t.Helper()
-	why := Missing(modules...)
-	if why == "" {
-		return
-	}
-	if InCI() {
-		t.Fatalf("the Python reference is required under CI: %s", why)
-	}
-	t.Skipf("skipping: %s", why)
+	testenv.Need(t, Missing(modules...))
 }
 
 // Run runs the Python script file with stdin and returns its standard

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gotrain/internal/pyref"
+	"gotrain/internal/testenv"
 )
 
 func fakeEnv(kv ...string) func(string) (string, bool) {
@@ -89,7 +90,7 @@ func TestTorchrun(t *testing.T) {
 	needGloo(t)
 	pyref.Require(t, "torch.distributed.run")
 	const python = pyref.Python
-	for _, mode := range [][]string{{"--master_port", fmt.Sprint(freePort(t))}, {"--standalone"}} {
+	for _, mode := range [][]string{{"--master_port", fmt.Sprint(testenv.FreePort(t))}, {"--standalone"}} {
 		t.Run(mode[0], func(t *testing.T) {
 			// --redirects 2 --tee 2: Debian's torchrun on Python 3.11 crashes
 			// with its default --redirects 0 (pytorch#92319).

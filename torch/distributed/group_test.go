@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"gotrain/internal/testenv"
 	"gotrain/torch"
 )
 
@@ -200,7 +201,7 @@ func collectives(pg *ProcessGroup) int {
 // the loopback interface named by GLOO_SOCKET_IFNAME.
 func TestCollectives(t *testing.T) {
 	needGloo(t)
-	procs := startRanks(t, "collectives", 3, freePort(t), false, "GLOO_SOCKET_IFNAME=lo")
+	procs := startRanks(t, "collectives", 3, testenv.FreePort(t), false, "GLOO_SOCKET_IFNAME=lo")
 	for r, p := range procs {
 		if err := p.wait(t, 60*time.Second); err != nil {
 			t.Errorf("rank %d: %v\n%s", r, err, p.output())
@@ -221,7 +222,7 @@ func TestKilledRank(t *testing.T) {
 		agent  bool
 	}{{"agent store", 1, true}, {"store host", 0, false}} {
 		t.Run(c.name, func(t *testing.T) {
-			port := freePort(t)
+			port := testenv.FreePort(t)
 			if c.agent {
 				port = agentStore(t)
 			}
@@ -320,7 +321,7 @@ func TestGroupNeverForms(t *testing.T) {
 // TestStoreWithoutServer: a client whose server never comes times out
 // with a message naming the address.
 func TestStoreWithoutServer(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	start := time.Now()
 	s, err := NewTCPStore("127.0.0.1", port, false, time.Second)
 	if err == nil {

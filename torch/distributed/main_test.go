@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gotrain/internal/testenv"
 )
 
 // The multi-process tests run this test binary again as the ranks: with
@@ -119,17 +120,6 @@ func startRanks(t *testing.T, scenario string, world, port int, agentStore bool,
 	return procs
 }
 
-// freePort returns a TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // agentStore hosts a TCPStore on a free port, as torchrun's agent does.
 func agentStore(t *testing.T) int {
 	t.Helper()
@@ -144,10 +134,7 @@ func agentStore(t *testing.T) int {
 func needGloo(t *testing.T) {
 	t.Helper()
 	if !HasGloo() {
-		if os.Getenv("CI") != "" {
-			t.Fatal(ErrUnavailable)
-		}
-		t.Skip(ErrUnavailable)
+		testenv.Need(t, ErrUnavailable.Error())
 	}
 }
 
