@@ -9,7 +9,9 @@
 # it runs. Each run trains `trainer -epochs EPOCHS -lr 0.05 -autocast -data
 # DATA -out OUTDIR/NAME FLAGS` and then evaluates its exported weights (the
 # EMA's with -ema) and its raw final weights (the checkpoint's "model"),
-# each without and with flip TTA: eval-*.json, read by ablation_table.py.
+# each without and with flip TTA, and the raw weights with flip and
+# translate TTA (-tta -tta-translate): eval-*.json, read by
+# ablation_table.py.
 # One run at a time: two trainings on one machine slow each other down far
 # more than twice.
 set -u
@@ -59,5 +61,8 @@ torch.save(collections.OrderedDict(torch.load(sys.argv[1])["model"]), sys.argv[2
 				>"$out/eval-$w-tta$tta.json" 2>>"$out/eval.log"
 		done
 	done
+	# shellcheck disable=SC2086
+	"$TRAINER" evaluate -weights "$out/raw_state_dict.pt" -data "$DATA" -tta -tta-translate -json "${model[@]}" $EVAL_FLAGS \
+		>"$out/eval-raw_state_dict-ttatranslate.json" 2>>"$out/eval.log"
 	echo "$name done: $(date -u +%FT%TZ)"
 done

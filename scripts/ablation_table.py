@@ -5,7 +5,9 @@ Each run folder holds what scripts/ablation.sh left there: command.txt,
 time.txt (start, end, seconds), the run's metrics.json, and
 eval-<weights>-tta<bool>.json, `trainer evaluate -json` of the exported
 weights (the EMA's when the run had -ema) and of the raw final weights
-(the checkpoint's "model"), each without and with flip TTA.
+(the checkpoint's "model"), each without and with flip TTA, and
+eval-raw_state_dict-ttatranslate.json, the raw weights with flip and
+translate TTA (runs from before it have an empty cell).
 
     scripts/ablation_table.py RUN_DIR [RUN_DIR ...]
 """
@@ -15,6 +17,7 @@ import sys
 
 
 def acc(run, weights, tta):
+    """tta: False, True (flips) or "translate" (flips and translations)."""
     p = os.path.join(run, f"eval-{weights}-tta{str(tta).lower()}.json")
     if not os.path.exists(p):
         return None
@@ -35,8 +38,8 @@ def fmt(v):
 
 
 def main(runs):
-    print("| run | flags (beyond the command below) | recipe (the run header) | raw | raw + TTA | EMA | EMA + TTA | train acc (last epoch) | minutes | started (UTC) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| run | flags (beyond the command below) | recipe (the run header) | raw | raw + TTA | raw + TTA6 | EMA | EMA + TTA | train acc (last epoch) | minutes | started (UTC) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         name = os.path.basename(os.path.normpath(run))
         cmd = open(os.path.join(run, "command.txt")).read().split()
@@ -49,6 +52,7 @@ def main(runs):
         ema = "weight EMA" in rec
         raw = acc(run, "raw_state_dict", False)
         row = [name, f"`{flags}`", rec, fmt(raw), fmt(acc(run, "raw_state_dict", True)),
+               fmt(acc(run, "raw_state_dict", "translate")),
                fmt(acc(run, "model_state_dict", False)) if ema else "", fmt(acc(run, "model_state_dict", True)) if ema else "",
                f"{m[-1]['train_acc']:.2f}", "" if secs is None else f"{secs / 60:.1f}", start[:16].replace("T", " ")]
         print("| " + " | ".join(row) + " |")

@@ -35,7 +35,7 @@ func TestAblationScript(t *testing.T) {
 	}
 	for _, run := range []string{"plain", "ema"} {
 		for _, f := range []string{"command.txt", "time.txt", "metrics.json", "eval-model_state_dict-ttafalse.json",
-			"eval-model_state_dict-ttatrue.json", "eval-raw_state_dict-ttafalse.json", "eval-raw_state_dict-ttatrue.json"} {
+			"eval-model_state_dict-ttatrue.json", "eval-raw_state_dict-ttafalse.json", "eval-raw_state_dict-ttatrue.json", "eval-raw_state_dict-ttatranslate.json"} {
 			if _, err := os.Stat(filepath.Join(dir, "runs", run, f)); err != nil {
 				t.Errorf("%s: %v", run, err)
 			}
@@ -62,12 +62,12 @@ func TestAblationScript(t *testing.T) {
 
 		t.Fatalf("table:\n%s", out)
 	}
-	// | name | flags | recipe | raw | raw + TTA | EMA | EMA + TTA | ...
-	if cells := strings.Split(lines[3], "|"); len(cells) < 8 || strings.TrimSpace(cells[3]) != "seed (weight EMA 0.9)" ||
-		strings.TrimSpace(cells[4]) == "" || strings.TrimSpace(cells[6]) == "" {
-		t.Errorf("the -ema row lacks its recipe, raw or EMA accuracy:\n%s", lines[3])
+	// | name | flags | recipe | raw | raw + TTA | raw + TTA6 | EMA | EMA + TTA | ...
+	if cells := strings.Split(lines[3], "|"); len(cells) < 9 || strings.TrimSpace(cells[3]) != "seed (weight EMA 0.9)" ||
+		strings.TrimSpace(cells[4]) == "" || strings.TrimSpace(cells[6]) == "" || strings.TrimSpace(cells[7]) == "" {
+		t.Errorf("the -ema row lacks its recipe, raw, translate-TTA or EMA accuracy:\n%s", lines[3])
 	}
-	if cells := strings.Split(lines[2], "|"); len(cells) < 8 || strings.TrimSpace(cells[4]) == "" || strings.TrimSpace(cells[6]) != "" {
+	if cells := strings.Split(lines[2], "|"); len(cells) < 9 || strings.TrimSpace(cells[4]) == "" || strings.TrimSpace(cells[7]) != "" {
 		t.Errorf("the row without -ema: a raw accuracy and no EMA one expected:\n%s", lines[2])
 	}
 }
