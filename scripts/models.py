@@ -81,22 +81,22 @@ class Residual(nn.Module):
 
 
 class SepRes(nn.Module):
-    """SepNet with residual connections around its same-width layers and GELU."""
+    """SepNet with residual connections around its same-width layers."""
 
     def __init__(self, dropout=0.05):
         super().__init__()
         self.c1 = nn.Sequential(
-            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.GELU(),
-            Residual(DepthwiseSeparableConv(32, 32), nn.BatchNorm2d(32), nn.GELU()))
+            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            Residual(DepthwiseSeparableConv(32, 32), nn.BatchNorm2d(32), nn.ReLU()))
         self.c2 = nn.Sequential(
-            DepthwiseSeparableConv(32, 48), nn.BatchNorm2d(48), nn.GELU(),
-            nn.Conv2d(48, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.GELU())
+            DepthwiseSeparableConv(32, 48), nn.BatchNorm2d(48), nn.ReLU(),
+            nn.Conv2d(48, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU())
         self.c3 = nn.Sequential(
-            Residual(DepthwiseSeparableConv(64, 64), nn.BatchNorm2d(64), nn.GELU()),
-            Residual(nn.Conv2d(64, 64, 3, padding=2, dilation=2), nn.BatchNorm2d(64), nn.GELU()))
+            Residual(DepthwiseSeparableConv(64, 64), nn.BatchNorm2d(64), nn.ReLU()),
+            Residual(nn.Conv2d(64, 64, 3, padding=2, dilation=2), nn.BatchNorm2d(64), nn.ReLU()))
         self.c4 = nn.Sequential(
-            DepthwiseSeparableConv(64, 176, stride=2), nn.BatchNorm2d(176), nn.GELU(),
-            *[Residual(DepthwiseSeparableConv(176, 176), nn.BatchNorm2d(176), nn.GELU())
+            DepthwiseSeparableConv(64, 176, stride=2), nn.BatchNorm2d(176), nn.ReLU(),
+            *[Residual(DepthwiseSeparableConv(176, 176), nn.BatchNorm2d(176), nn.ReLU())
               for _ in range(3)])
         self.gap = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Dropout(dropout))
         self.fc = nn.Linear(176, 10)
