@@ -15,8 +15,10 @@ const (
 	// RecipeSeed is the seed project's recipe, DefaultConfig.
 	RecipeSeed = "seed"
 	// RecipeBest is the best combination of the training techniques found
-	// so far by the 20-epoch ablation (docs/results/ablation-2026-12-01.md),
-	// which has not yet measured every technique alone.
+	// so far by the 20-epoch ablation (docs/results/ablation-2026-12-01.md
+	// and ablation-2026-12-02.md). Nesterov momentum and no weight decay
+	// on BatchNorm and biases were within noise alone; they stay because
+	// the runs of the combination had them.
 	RecipeBest = "best"
 )
 
