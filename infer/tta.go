@@ -30,7 +30,7 @@ type EvalOptions struct {
 func (o EvalOptions) tta() bool { return o.FlipTTA || o.TranslateTTA }
 
 // Logits runs m (in evaluation mode, on dev) on a loader batch without
-// autograd and returns its logits, with flip TTA when o says so. The
+// autograd and returns its logits, averaged over the views of o's TTA. The
 // tensor belongs to the current scope.
 func Logits(m nn.Module, b *dataset.Batch, dev torch.Device, o EvalOptions) (*torch.Tensor, error) {
 	var logits *torch.Tensor

@@ -36,32 +36,8 @@ func TestFlipBatch(t *testing.T) {
 func TestFlipTTAHandWorked(t *testing.T) {
 	defer torch.NewScope().Close()
 	const n, k = 3, 2
-	r := rand.New(rand.NewPCG(1, 2))
-	lin := torch.Must(nn.NewLinear(dataset.ImageSize, k, true))
-	defer nn.Free(lin)
-	w := make([]float32, k*dataset.ImageSize)
-	bias := []float32{0.25, -0.5}
-	for i := range w {
-		w[i] = float32(r.NormFloat64() * 0.01)
-	}
-	torch.Must(0, torch.NoGrad(func() error {
-		if err := lin.Weight.Copy_(torch.Must(torch.FromSlice(w, k, dataset.ImageSize))); err != nil {
-			return err
-		}
-		return lin.Bias.Copy_(torch.Must(torch.FromSlice(bias, k)))
-	}))
-	net := nn.NewSequential(nn.NewFlatten(), lin)
-	b := &dataset.Batch{X: make([]float32, n*dataset.ImageSize), Y: make([]int64, n), N: n}
-	for i := range b.X {
-		b.X[i] = float32(r.NormFloat64())
-	}
-	linear := func(x []float32, img, class int) float64 {
-		s := float64(bias[class])
-		for j, v := range x[img*dataset.ImageSize : (img+1)*dataset.ImageSize] {
-			s += float64(w[class*dataset.ImageSize+j]) * float64(v)
-		}
-		return s
-	}
+	lc := newLinearCase(t, rand.New(rand.NewPCG(1, 2)), n, k, []float32{0.25, -0.5})
+	net, b, linear := lc.net, lc.batch, lc.logit
 	flipped := FlipBatch(b.X, n)
 	for _, tta := range []bool{false, true} {
 		got := torch.Must(torch.ToSlice[float32](torch.Must(Logits(net, b, torch.CPU, EvalOptions{FlipTTA: tta}))))
@@ -130,28 +106,8 @@ print(json.dumps(out))
 func TestTranslateTTAHandWorked(t *testing.T) {
 	defer torch.NewScope().Close()
 	const n, k = 2, 3
-	r := rand.New(rand.NewPCG(3, 4))
-	lin := torch.Must(nn.NewLinear(dataset.ImageSize, k, false))
-	defer nn.Free(lin)
-	w := make([]float32, k*dataset.ImageSize)
-	for i := range w {
-		w[i] = float32(r.NormFloat64() * 0.01)
-	}
-	torch.Must(0, torch.NoGrad(func() error {
-		return lin.Weight.Copy_(torch.Must(torch.FromSlice(w, k, dataset.ImageSize)))
-	}))
-	net := nn.NewSequential(nn.NewFlatten(), lin)
-	b := &dataset.Batch{X: make([]float32, n*dataset.ImageSize), Y: make([]int64, n), N: n}
-	for i := range b.X {
-		b.X[i] = float32(r.NormFloat64())
-	}
-	linear := func(x []float32, img, class int) float64 {
-		var s float64
-		for j, v := range x[img*dataset.ImageSize : (img+1)*dataset.ImageSize] {
-			s += float64(w[class*dataset.ImageSize+j]) * float64(v)
-		}
-		return s
-	}
+	lc := newLinearCase(t, rand.New(rand.NewPCG(3, 4)), n, k, nil)
+	net, b, linear := lc.net, lc.batch, lc.logit
 	for _, flip := range []bool{false, true} {
 		view := func(x []float32, img, class int) float64 {
 			if !flip {
@@ -174,4 +130,48 @@ func TestTranslateTTAHandWorked(t *testing.T) {
 			}
 		}
 	}
+}
+
+// linearCase is a linear classifier on flattened images with random
+// weights and a batch of random images, for the TTA tests, with the
+// classifier's logits worked out by hand.
+type linearCase struct {
+	net     nn.Module
+	batch   *dataset.Batch
+	w, bias []float32
+}
+
+// newLinearCase draws k classes' weights and n images from r; bias nil
+// means a classifier without bias. The classifier is freed with t.
+func newLinearCase(t *testing.T, r *rand.Rand, n, k int, bias []float32) *linearCase {
+	t.Helper()
+	lin := torch.Must(nn.NewLinear(dataset.ImageSize, int64(k), bias != nil))
+	t.Cleanup(func() { nn.Free(lin) })
+	w := make([]float32, k*dataset.ImageSize)
+	for i := range w {
+		w[i] = float32(r.NormFloat64() * 0.01)
+	}
+	torch.Must(0, torch.NoGrad(func() error {
+		if err := lin.Weight.Copy_(torch.Must(torch.FromSlice(w, int64(k), dataset.ImageSize))); err != nil || bias == nil {
+			return err
+		}
+		return lin.Bias.Copy_(torch.Must(torch.FromSlice(bias, int64(k))))
+	}))
+	b := &dataset.Batch{X: make([]float32, n*dataset.ImageSize), Y: make([]int64, n), N: n}
+	for i := range b.X {
+		b.X[i] = float32(r.NormFloat64())
+	}
+	return &linearCase{net: nn.NewSequential(nn.NewFlatten(), lin), batch: b, w: w, bias: bias}
+}
+
+// logit returns W x + b for image img of the images x, class class.
+func (c *linearCase) logit(x []float32, img, class int) float64 {
+	var s float64
+	if c.bias != nil {
+		s = float64(c.bias[class])
+	}
+	for j, v := range x[img*dataset.ImageSize : (img+1)*dataset.ImageSize] {
+		s += float64(c.w[class*dataset.ImageSize+j]) * float64(v)
+	}
+	return s
 }

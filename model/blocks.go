@@ -151,6 +151,23 @@ func (b *builder) residual(layers ...nn.Module) nn.Module {
 	return &Residual{Body: nn.NewSequential(layers...)}
 }
 
+// net finishes a network of four convolution blocks whose last has width
+// channels: global average pooling with dropout ("gap") and the Linear
+// classifier ("fc"), the blocks named c1..c4. After an error it frees
+// what was made.
+func (b *builder) net(name string, o Options, width int64, c1, c2, c3, c4 nn.Module) (*Net, error) {
+	gap := nn.NewSequential(nn.AdaptiveAvgPool2d{OutputSize: [2]int64{1, 1}}, b.dropout(o.Dropout))
+	fc, err := nn.NewLinear(width, 10, true)
+	b.keep(fc, err)
+	if b.err != nil {
+		return nil, b.fail()
+	}
+	return &Net{Name: name, Blocks: []nn.Child{
+		{Name: "c1", Module: c1}, {Name: "c2", Module: c2}, {Name: "c3", Module: c3},
+		{Name: "c4", Module: c4}, {Name: "gap", Module: gap}, {Name: "fc", Module: fc},
+	}}, nil
+}
+
 // fail frees what was made after an error.
 func (b *builder) fail() error {
 	for _, m := range b.made {

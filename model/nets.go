@@ -41,16 +41,7 @@ func buildSeed(o Options) (*Net, error) {
 		b.sep(SepConfig{In: 64, Out: 96, Stride: 2}), b.bn(96), relu,
 		b.conv(96, 96, 1, 1, 0, 1), b.bn(96), relu,
 	)
-	gap := nn.NewSequential(nn.AdaptiveAvgPool2d{OutputSize: [2]int64{1, 1}}, b.dropout(o.Dropout))
-	fc, err := nn.NewLinear(96, 10, true)
-	b.keep(fc, err)
-	if b.err != nil {
-		return nil, b.fail()
-	}
-	return &Net{Name: "seed", Blocks: []nn.Child{
-		{Name: "c1", Module: c1}, {Name: "c2", Module: c2}, {Name: "c3", Module: c3},
-		{Name: "c4", Module: c4}, {Name: "gap", Module: gap}, {Name: "fc", Module: fc},
-	}}, nil
+	return b.net("seed", o, 96, c1, c2, c3, c4)
 }
 
 // buildSepNet keeps the seed's plan (strided convolutions instead of
@@ -82,16 +73,7 @@ func buildSepNet(o Options) (*Net, error) {
 		b.sep(SepConfig{In: 176, Out: 176}), b.bn(176), relu,
 		b.sep(SepConfig{In: 176, Out: 176}), b.bn(176), relu,
 	)
-	gap := nn.NewSequential(nn.AdaptiveAvgPool2d{OutputSize: [2]int64{1, 1}}, b.dropout(o.Dropout))
-	fc, err := nn.NewLinear(176, 10, true)
-	b.keep(fc, err)
-	if b.err != nil {
-		return nil, b.fail()
-	}
-	return &Net{Name: "sepnet", Blocks: []nn.Child{
-		{Name: "c1", Module: c1}, {Name: "c2", Module: c2}, {Name: "c3", Module: c3},
-		{Name: "c4", Module: c4}, {Name: "gap", Module: gap}, {Name: "fc", Module: fc},
-	}}, nil
+	return b.net("sepnet", o, 176, c1, c2, c3, c4)
 }
 
 // buildSepRes is sepnet's layer plan, widths and receptive field, with
@@ -121,14 +103,5 @@ func buildSepRes(o Options) (*Net, error) {
 		b.residual(b.sep(SepConfig{In: 176, Out: 176}), b.bn(176), act),
 		b.residual(b.sep(SepConfig{In: 176, Out: 176}), b.bn(176), act),
 	)
-	gap := nn.NewSequential(nn.AdaptiveAvgPool2d{OutputSize: [2]int64{1, 1}}, b.dropout(o.Dropout))
-	fc, err := nn.NewLinear(176, 10, true)
-	b.keep(fc, err)
-	if b.err != nil {
-		return nil, b.fail()
-	}
-	return &Net{Name: "sepres", Blocks: []nn.Child{
-		{Name: "c1", Module: c1}, {Name: "c2", Module: c2}, {Name: "c3", Module: c3},
-		{Name: "c4", Module: c4}, {Name: "gap", Module: gap}, {Name: "fc", Module: fc},
-	}}, nil
+	return b.net("sepres", o, 176, c1, c2, c3, c4)
 }

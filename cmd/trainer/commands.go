@@ -311,7 +311,7 @@ func evalFlags() []cli.Flag {
 		&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes"},
 		&cli.IntFlag{Name: "batch-size", Value: 500, Usage: "images per batch"},
 		workersFlag(),
-		&cli.BoolFlag{Name: "tta", Usage: "flip test-time augmentation: average the logits of each image and its mirror image"},
+		&cli.BoolFlag{Name: "tta", Usage: flipUsage},
 		&cli.BoolFlag{Name: "tta-translate", Usage: translateUsage},
 	}
 }

@@ -14,7 +14,7 @@ func techniqueFlags(d trainer.Config) []cli.Flag {
 			"seed (the seed project's) or " + bestRecipeText() + "; flags given explicitly override the recipe's values"},
 		&cli.Float64Flag{Name: "ema", Value: d.EMA, Usage: "decay of an exponential moving average of the weights and buffers, updated after every step " +
 			"(torch.optim.swa_utils.AveragedModel with use_buffers=True); the test passes and the exported weights use it; 0 is off"},
-		&cli.BoolFlag{Name: "tta", Value: d.TTA, Usage: "flip test-time augmentation in the run's test passes: average the logits of each image and its mirror image"},
+		&cli.BoolFlag{Name: "tta", Value: d.TTA, Usage: flipUsage + " in the run's test passes"},
 		&cli.BoolFlag{Name: "tta-translate", Value: d.TTATranslate, Usage: translateUsage + " in the run's test passes"},
 		&cli.BoolFlag{Name: "no-decay-bn-bias", Value: d.NoDecayBNBias, Usage: "no weight decay on BatchNorm weights and on biases (a second SGD parameter group)"},
 		&cli.BoolFlag{Name: "nesterov", Value: d.Nesterov, Usage: "Nesterov momentum (SGD nesterov=True)"},
@@ -29,9 +29,12 @@ func techniqueFlags(d trainer.Config) []cli.Flag {
 	}
 }
 
-// translateUsage says what -tta-translate does.
-const translateUsage = "translate test-time augmentation: also average the logits of each image moved one pixel " +
-	"down-right and up-left (reflection padding; weights 1/4 each, 1/2 the image itself; with -tta, each view and its mirror image)"
+// flipUsage and translateUsage say what -tta and -tta-translate do.
+const (
+	flipUsage      = "flip test-time augmentation: average the logits of each image and its mirror image"
+	translateUsage = "translate test-time augmentation: also average the logits of each image moved one pixel " +
+		"down-right and up-left (reflection padding; weights 1/4 each, 1/2 the image itself; with -tta, each view and its mirror image)"
+)
 
 // recipeField is a setting that a recipe gives a default: the flag that
 // overrides it and how to copy it from one configuration to another.
