@@ -8,8 +8,9 @@
 # is taken off the file when a run starts, so the queue may be edited while
 # it runs. Each run trains `trainer -epochs EPOCHS -lr 0.05 -autocast -data
 # DATA -out OUTDIR/NAME FLAGS` and then evaluates its exported weights (the
-# EMA's with -ema) and its raw final weights (the checkpoint's "model"),
-# each without and with flip TTA, and the raw weights with flip and
+# EMA's with -ema; without it they are the raw ones and not evaluated
+# twice) and its raw final weights (the checkpoint's "model"), each
+# without and with flip TTA, and the raw weights with flip and
 # translate TTA (-tta -tta-translate): eval-*.json, read by
 # ablation_table.py.
 # One run at a time: two trainings on one machine slow each other down far
@@ -54,7 +55,9 @@ torch.save(collections.OrderedDict(torch.load(sys.argv[1])["model"]), sys.argv[2
 		[ "$1" = -model ] && [ $# -gt 1 ] && model=(-model "$2")
 		shift
 	done
-	for w in model_state_dict raw_state_dict; do
+	weights=(raw_state_dict) # without -ema the exported weights are the raw ones
+	case " $flags " in *" -ema "*) weights=(model_state_dict raw_state_dict) ;; esac
+	for w in "${weights[@]}"; do
 		for tta in false true; do
 			# shellcheck disable=SC2086
 			"$TRAINER" evaluate -weights "$out/$w.pt" -data "$DATA" -tta="$tta" -json "${model[@]}" $EVAL_FLAGS \

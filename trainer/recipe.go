@@ -88,7 +88,18 @@ type Techniques struct {
 	// ParseCoarseDropout read them.
 	ShiftScaleRotate string `json:"shift_scale_rotate,omitempty"`
 	CoarseDropout    string `json:"coarse_dropout,omitempty"`
+	// RandomCrop is the padding of torchvision's RandomCrop(32, padding,
+	// padding_mode="reflect") on every training image (whole-pixel moves
+	// of up to RandomCrop pixels); 0 is off, as in the seed.
+	RandomCrop int `json:"random_crop,omitempty"`
+	// NoColor leaves out the seed's colour step, OneOf(RandomBrightnessContrast,
+	// HueSaturationValue).
+	NoColor bool `json:"no_color,omitempty"`
 }
+
+// maxRandomCrop bounds Techniques.RandomCrop: moves of up to half a
+// 32-pixel image, where a reflection still folds once.
+const maxRandomCrop = 16
 
 // Seed's settings of the techniques, as DefaultConfig holds them.
 const (
@@ -136,6 +147,8 @@ func (t Techniques) validate(c Config) error {
 		return fmt.Errorf("flip must be random, alternate or none, got %q", t.Flip)
 	case t.Nesterov && c.Momentum <= 0 && !c.CycleMomentum:
 		return fmt.Errorf("nesterov momentum needs a momentum")
+	case t.RandomCrop < 0 || t.RandomCrop > maxRandomCrop:
+		return fmt.Errorf("random crop padding must be in [0, %d] pixels (0: off), got %d", maxRandomCrop, t.RandomCrop)
 	}
 	if _, _, _, err := transforms.ParseShiftScaleRotate(t.ShiftScaleRotate); err != nil {
 		return err
@@ -178,6 +191,12 @@ func (t Techniques) Describe() string {
 	if t.CoarseDropout != s.CoarseDropout {
 		parts = append(parts, "CoarseDropout "+t.CoarseDropout)
 	}
+	if t.RandomCrop != 0 {
+		parts = append(parts, fmt.Sprintf("RandomCrop padding %d", t.RandomCrop))
+	}
+	if t.NoColor {
+		parts = append(parts, "no colour augmentation")
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -189,6 +208,7 @@ func trainOptions(cfg Config) transforms.TrainOptions {
 	// Validate has checked both.
 	o.Shift, o.Scale, o.Rotate, _ = transforms.ParseShiftScaleRotate(t.ShiftScaleRotate)
 	o.Holes, o.HoleSize, _ = transforms.ParseCoarseDropout(t.CoarseDropout)
+	o.Crop, o.Color = t.RandomCrop, !t.NoColor
 	return o
 }
 

@@ -68,6 +68,8 @@ func TestTechniquesValidate(t *testing.T) {
 		{func(c *Config) { c.ShiftScaleRotate = "0.1,2,0" }, "not a number in [0, 1]"},
 		{func(c *Config) { c.CoarseDropout = "2x8" }, "want HOLES:SIZE"},
 		{func(c *Config) { c.Recipe = "fast" }, `unknown recipe "fast"`},
+		{func(c *Config) { c.RandomCrop = -1 }, "random crop padding must be in [0, 16]"},
+		{func(c *Config) { c.RandomCrop = 17 }, "random crop padding must be in [0, 16]"},
 		{func(c *Config) { c.Nesterov, c.Momentum, c.CycleMomentum = true, 0, false }, "nesterov momentum needs a momentum"},
 	}
 	for _, k := range cases {
@@ -89,6 +91,34 @@ func TestTechniquesValidate(t *testing.T) {
 	o := trainOptions(c)
 	if p := transforms.Train(o); p.AlternateFlip == nil || len(p.Augment.(*transforms.Compose).Transforms) != 1 {
 		t.Errorf("alternate flips and no ShiftScaleRotate or CoarseDropout: %+v", p)
+	}
+}
+
+// -random-crop puts RandomCrop after the flip, -color=false drops the
+// colour step, and the run header names both.
+func TestCropAndColorOptions(t *testing.T) {
+	c := DefaultConfig()
+	c.RandomCrop, c.NoColor, c.ShiftScaleRotate, c.CoarseDropout = 3, true, "off", "off"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p := transforms.Train(trainOptions(c))
+	ts := p.Augment.(*transforms.Compose).Transforms
+	if len(ts) != 2 {
+		t.Fatalf("transforms %#v, want the flip and the crop", ts)
+	}
+	if _, ok := ts[0].(*transforms.HorizontalFlip); !ok {
+		t.Errorf("first transform %T, want the flip", ts[0])
+	}
+	if crop, ok := ts[1].(*transforms.RandomCrop); !ok || crop.Padding != 3 {
+		t.Errorf("second transform %#v, want RandomCrop padding 3", ts[1])
+	}
+	if d := c.Describe(); !strings.Contains(d, "RandomCrop padding 3") || !strings.Contains(d, "no colour augmentation") {
+		t.Errorf("Describe() = %q", d)
+	}
+	seed := transforms.Train(trainOptions(DefaultConfig())).Augment.(*transforms.Compose).Transforms
+	if _, ok := seed[len(seed)-1].(*transforms.OneOf); !ok {
+		t.Errorf("seed pipeline ends with %T, want the colour OneOf", seed[len(seed)-1])
 	}
 }
 

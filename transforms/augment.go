@@ -22,6 +22,9 @@ const (
 type TrainOptions struct {
 	// Flip is FlipRandom, FlipAlternate or FlipNone.
 	Flip string
+	// Crop is RandomCrop's padding (whole-pixel moves of up to Crop
+	// pixels, always applied); zero leaves it out.
+	Crop int
 	// ShiftScaleRotate's limits (applied with p=0.5); all zero leaves the
 	// transform out.
 	Shift, Scale, Rotate float64
@@ -45,6 +48,7 @@ func SeedTrainOptions() TrainOptions {
 // seed's transforms in the seed's order, each present as o says:
 //
 //	HorizontalFlip(p=0.5)          Flip == FlipRandom
+//	RandomCrop(32, padding=Crop, padding_mode="reflect")   Crop > 0
 //	ShiftScaleRotate(Shift, Scale, Rotate, p=0.5)
 //	CoarseDropout(Holes holes of HoleSize×HoleSize, fill mean*255, p=0.5)
 //	OneOf([RandomBrightnessContrast, HueSaturationValue], p=0.5)   Color
@@ -61,6 +65,9 @@ func Train(o TrainOptions) *Pipeline {
 		ts = append(ts, &HorizontalFlip{P: 0.5})
 	case FlipAlternate:
 		p.AlternateFlip = &AlternatingFlip{Seed: o.FlipSeed}
+	}
+	if o.Crop > 0 {
+		ts = append(ts, &RandomCrop{Padding: o.Crop})
 	}
 	if o.Shift != 0 || o.Scale != 0 || o.Rotate != 0 {
 		ts = append(ts, &ShiftScaleRotate{ShiftLimit: o.Shift, ScaleLimit: o.Scale, RotateLimit: o.Rotate, P: 0.5})

@@ -26,6 +26,10 @@ func techniqueFlags(d trainer.Config) []cli.Flag {
 			"(fractions of the size, scale fraction, degrees; p=0.5), or off"},
 		&cli.StringFlag{Name: "coarse-dropout", Value: d.CoarseDropout, Usage: "CoarseDropout HOLES:SIZE, HOLES holes of SIZE x SIZE pixels " +
 			"filled with the mean (p=0.5), or off"},
+		&cli.IntFlag{Name: "random-crop", Value: d.RandomCrop, Usage: "torchvision's RandomCrop(32, padding=N, padding_mode=\"reflect\") " +
+			"on every training image, after the flip: whole-pixel moves of up to N pixels; 0 is off"},
+		&cli.BoolFlag{Name: "color", Value: !d.NoColor, Usage: "the seed's colour augmentation, OneOf(RandomBrightnessContrast, " +
+			"HueSaturationValue) (p=0.5); -color=false leaves it out"},
 	}
 }
 
@@ -64,6 +68,8 @@ var recipeFields = []recipeField{
 	{"flip", func(d *trainer.Config, s trainer.Config) { d.Flip = s.Flip }},
 	{"shift-scale-rotate", func(d *trainer.Config, s trainer.Config) { d.ShiftScaleRotate = s.ShiftScaleRotate }},
 	{"coarse-dropout", func(d *trainer.Config, s trainer.Config) { d.CoarseDropout = s.CoarseDropout }},
+	{"random-crop", func(d *trainer.Config, s trainer.Config) { d.RandomCrop = s.RandomCrop }},
+	{"color", func(d *trainer.Config, s trainer.Config) { d.NoColor = s.NoColor }},
 }
 
 // applyRecipe reads the technique flags into cfg (which configFrom filled
@@ -79,6 +85,7 @@ func applyRecipe(c *cli.Context, cfg *trainer.Config) error {
 	cfg.TTATranslate = c.Bool("tta-translate")
 	cfg.PctStart, cfg.Anneal, cfg.Flip = c.Float64("pct-start"), c.String("anneal"), c.String("flip")
 	cfg.ShiftScaleRotate, cfg.CoarseDropout = c.String("shift-scale-rotate"), c.String("coarse-dropout")
+	cfg.RandomCrop, cfg.NoColor = c.Int("random-crop"), !c.Bool("color")
 	for _, f := range recipeFields {
 		if !c.IsSet(f.flag) {
 			f.copy(cfg, r)

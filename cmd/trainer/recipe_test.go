@@ -67,10 +67,10 @@ func TestRecipeFlags(t *testing.T) {
 	}
 	// Every technique flag reaches its field.
 	got, _ = parseTrain(t, "-ema", "0.99", "-tta", "-tta-translate", "-no-decay-bn-bias", "-nesterov", "-pct-start", "0.23", "-anneal", "linear",
-		"-flip", "alternate", "-shift-scale-rotate", "0.1,0,0", "-coarse-dropout", "off")
+		"-flip", "alternate", "-shift-scale-rotate", "0.1,0,0", "-coarse-dropout", "off", "-random-crop", "2", "-color=false")
 	tq := got.Techniques
 	if tq.Recipe != "seed" || tq.EMA != 0.99 || !tq.TTA || !tq.TTATranslate || !tq.NoDecayBNBias || !tq.Nesterov || got.PctStart != 0.23 || tq.Anneal != "linear" ||
-		tq.Flip != "alternate" || tq.ShiftScaleRotate != "0.1,0,0" || tq.CoarseDropout != "off" {
+		tq.Flip != "alternate" || tq.ShiftScaleRotate != "0.1,0,0" || tq.CoarseDropout != "off" || tq.RandomCrop != 2 || !tq.NoColor {
 		t.Errorf("flags read as %+v, pct_start %v", tq, got.PctStart)
 	}
 	if _, err := parseTrain(t, "-recipe", "fast"); err == nil || !strings.Contains(err.Error(), `unknown recipe "fast"`) {
@@ -295,7 +295,7 @@ func TestTechniquesRun(t *testing.T) {
 func TestTechniqueHelp(t *testing.T) {
 	r := runTrainer(t, "--help")
 	for _, flag := range []string{"-recipe", "-ema", "-tta", "-tta-translate", "-no-decay-bn-bias", "-nesterov", "-pct-start", "-anneal", "-flip",
-		"-shift-scale-rotate", "-coarse-dropout", "ensemble"} {
+		"-shift-scale-rotate", "-coarse-dropout", "-random-crop", "-color", "ensemble"} {
 		if !strings.Contains(r.stdout, flag) {
 			t.Errorf("--help lacks %s", flag)
 		}

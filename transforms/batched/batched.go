@@ -22,6 +22,7 @@ type Options struct {
 type plan struct {
 	composeP float64 // the Compose's P; 1 when there is no Compose
 	flip     *transforms.HorizontalFlip
+	crop     *transforms.RandomCrop
 	ssr      *transforms.ShiftScaleRotate
 	drop     *transforms.CoarseDropout
 	// The colour step: a OneOf of colour transforms, or one of them alone.
@@ -52,6 +53,8 @@ func parse(p *transforms.Pipeline) (plan, error) {
 		switch t := t.(type) {
 		case *transforms.HorizontalFlip:
 			s, pl.flip = 1, t
+		case *transforms.RandomCrop:
+			s, pl.crop = 2, t
 		case *transforms.ShiftScaleRotate:
 			s, pl.ssr = 2, t
 		case *transforms.CoarseDropout:
@@ -76,7 +79,7 @@ func parse(p *transforms.Pipeline) (plan, error) {
 			return pl, fmt.Errorf("transform %d of the Compose is a %T, which the device path does not implement", i, t)
 		}
 		if s <= stage {
-			return pl, fmt.Errorf("transform %d of the Compose (%T) is out of order or repeated: the device path runs flip, ShiftScaleRotate, CoarseDropout, one colour step", i, t)
+			return pl, fmt.Errorf("transform %d of the Compose (%T) is out of order or repeated: the device path runs flip, one of RandomCrop and ShiftScaleRotate, CoarseDropout, one colour step", i, t)
 		}
 		stage = s
 	}
@@ -100,8 +103,9 @@ type Hole struct{ X1, Y1, X2, Y2 int }
 // [Augmenter.Draw]: what the CPU pipeline would do to the image.
 type Params struct {
 	Flip bool
-	// Warp says whether ShiftScaleRotate runs, with Matrix (source to
-	// destination, as transforms.WarpAffine takes it).
+	// Warp says whether RandomCrop or ShiftScaleRotate runs, with Matrix
+	// (source to destination, as transforms.WarpAffine takes it; a
+	// whole-pixel translation for RandomCrop).
 	Warp   bool
 	Matrix transforms.Affine
 	// Holes are filled with the CoarseDropout's Fill.
@@ -323,6 +327,10 @@ func (a *Augmenter) Draw(r *rand.Rand, p *Params) {
 	}
 	if pl.flip != nil && applies(pl.flip.P, r) {
 		p.Flip = true
+	}
+	if t := pl.crop; t != nil {
+		i, j := t.Draw(r)
+		p.Warp, p.Matrix = true, transforms.Affine{1, 0, float64(t.Padding - j), 0, 1, float64(t.Padding - i)}
 	}
 	if t := pl.ssr; t != nil && applies(t.P, r) {
 		angle := uniform(r, -t.RotateLimit, t.RotateLimit)

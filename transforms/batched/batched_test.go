@@ -97,6 +97,9 @@ func pipelines() map[string]func() *transforms.Pipeline {
 		"SeedTrain": transforms.SeedTrain,
 		"SeedTest":  transforms.SeedTest,
 		"forced":    forcedAll,
+		"crop": func() *transforms.Pipeline {
+			return transforms.Train(transforms.TrainOptions{Flip: transforms.FlipRandom, Crop: 13})
+		},
 		"hsv only": func() *transforms.Pipeline {
 			return &transforms.Pipeline{
 				Augment: &transforms.Compose{P: 1, Transforms: []transforms.Transform{
@@ -386,6 +389,8 @@ func TestErrors(t *testing.T) {
 	}{
 		"out of order": {compose(&transforms.CoarseDropout{MaxHoles: 1, P: 1}, &transforms.HorizontalFlip{P: 1}), "out of order"},
 		"repeated":     {compose(&transforms.HorizontalFlip{P: 1}, &transforms.HorizontalFlip{P: 1}), "repeated"},
+		"crop and warp": {compose(&transforms.RandomCrop{Padding: 2}, &transforms.ShiftScaleRotate{ShiftLimit: 0.1, P: 1}),
+			"one of RandomCrop and ShiftScaleRotate"},
 		"not a compose": {&transforms.Pipeline{Augment: &transforms.HorizontalFlip{P: 1}, Normalize: norm},
 			"want a *transforms.Compose"},
 		"nested compose":  {compose(&transforms.Compose{P: 1}), "does not implement"},

@@ -15,6 +15,10 @@ receives out.bin. Modes:
                 albumentations brightness_contrast_adjust(beta_by_max=True)
   normalize     img.bin (N,H,W,3) -> albumentations normalize with the
                 CIFAR-10 mean/std, transposed to (N,3,H,W) float32
+  crop          img.bin (N,H,W,3), par.bin (N,3 int64 padding,i,j) ->
+                torchvision RandomCrop((H,W), padding, padding_mode="reflect")
+                at top i, left j: np.pad(mode="reflect"), as torchvision pads
+                PIL images, then the crop, uint8
 
 The shape is given by the files hw.txt ("H W") where images are used.
 """
@@ -90,6 +94,14 @@ def main():
         imgs = read_images(d)
         par = np.fromfile(os.path.join(d, "par.bin"), dtype="<f8").reshape(-1, 2)
         out = np.stack([brightness_contrast(im, *p) for im, p in zip(imgs, par)])
+    elif mode == "crop":
+        imgs = read_images(d)
+        par = np.fromfile(os.path.join(d, "par.bin"), dtype="<i8").reshape(-1, 3)
+        h, w = imgs.shape[1:3]
+        out = np.stack([
+            np.pad(im, ((p, p), (p, p), (0, 0)), mode="reflect")[i:i + h, j:j + w]
+            for im, (p, i, j) in zip(imgs, par)
+        ])
     elif mode == "normalize":
         out = normalize(read_images(d)).astype("<f4")
     else:
