@@ -279,14 +279,18 @@ func (d *dist) syncBuffers(net nn.Module) error {
 	return d.pg.BroadcastCoalesced(tensors(bufs), 0, 0)
 }
 
-// allReduceGrads replaces the gradient of every parameter by its mean over
-// the ranks, as DDP's reducer does during the backward pass.
+// allReduceGrads replaces the gradient of every parameter that requires
+// one by its mean over the ranks, as DDP's reducer does during the
+// backward pass.
 func (d *dist) allReduceGrads(params []nn.NamedTensor) error {
 	if d == nil {
 		return nil
 	}
 	var grads []*torch.Tensor
 	for _, p := range params {
+		if !p.Tensor.RequiresGrad() {
+			continue // a frozen parameter, which DDP leaves out too
+		}
 		g, err := p.Tensor.Grad()
 		if err != nil {
 			return fmt.Errorf("gradient of %s: %w", p.Name, err)

@@ -95,6 +95,10 @@ type Techniques struct {
 	// NoColor leaves out the seed's colour step, OneOf(RandomBrightnessContrast,
 	// HueSaturationValue).
 	NoColor bool `json:"no_color,omitempty"`
+	// Whiten sets the network's first convolution to patch-whitening
+	// filters (model.Whiten) estimated from the first 5,000 training images
+	// and keeps them fixed (requires_grad false), as airbench's first layer.
+	Whiten bool `json:"whiten,omitempty"`
 }
 
 // maxRandomCrop bounds Techniques.RandomCrop: moves of up to half a
@@ -196,6 +200,9 @@ func (t Techniques) Describe() string {
 	}
 	if t.NoColor {
 		parts = append(parts, "no colour augmentation")
+	}
+	if t.Whiten {
+		parts = append(parts, "patch-whitening first layer")
 	}
 	return strings.Join(parts, ", ")
 }

@@ -239,6 +239,11 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Whiten {
+		if err := setupWhiten(net, train, ck == nil && o.InitFrom == ""); err != nil {
+			return nil, err
+		}
+	}
 	opt, err := newOptimizer(net, cfg)
 	if err != nil {
 		return nil, err
@@ -384,9 +389,14 @@ func loadData(ctx context.Context, cfg Config, log *logrus.Logger, extra ...data
 // printHeader prints the seed's run header, with the distributed line
 // dist (if any) before its closing rule.
 func printHeader(w io.Writer, cfg Config, net nn.Module, dev torch.Device, dist string) {
-	n := nn.NumParameters(net)
-	fmt.Fprintf(w, "Model Information:\nModel: %s\nTotal Parameters: %s\nTrainable Parameters: %s\nNon-trainable Parameters: 0\n\n",
-		cfg.Model, commas(n), commas(n))
+	n, trainable := nn.NumParameters(net), int64(0)
+	for _, p := range nn.NamedParameters(net) {
+		if p.Tensor.RequiresGrad() {
+			trainable += p.Tensor.Numel()
+		}
+	}
+	fmt.Fprintf(w, "Model Information:\nModel: %s\nTotal Parameters: %s\nTrainable Parameters: %s\nNon-trainable Parameters: %s\n\n",
+		cfg.Model, commas(n), commas(trainable), commas(n-trainable))
 	layout := "NCHW input"
 	if cfg.ChannelsLast {
 		layout = "NHWC (channels-last) input"

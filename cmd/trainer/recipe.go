@@ -30,6 +30,9 @@ func techniqueFlags(d trainer.Config) []cli.Flag {
 			"on every training image, after the flip: whole-pixel moves of up to N pixels; 0 is off"},
 		&cli.BoolFlag{Name: "color", Value: !d.NoColor, Usage: "the seed's colour augmentation, OneOf(RandomBrightnessContrast, " +
 			"HueSaturationValue) (p=0.5); -color=false leaves it out"},
+		&cli.BoolFlag{Name: "whiten", Value: d.Whiten, Usage: "patch whitening: the first convolution's filters are the principal directions " +
+			"of the first 5,000 training images' patches, each scaled to unit variance and paired with its negation, and stay fixed " +
+			"(requires_grad false), as airbench's first layer"},
 	}
 }
 
@@ -70,6 +73,7 @@ var recipeFields = []recipeField{
 	{"coarse-dropout", func(d *trainer.Config, s trainer.Config) { d.CoarseDropout = s.CoarseDropout }},
 	{"random-crop", func(d *trainer.Config, s trainer.Config) { d.RandomCrop = s.RandomCrop }},
 	{"color", func(d *trainer.Config, s trainer.Config) { d.NoColor = s.NoColor }},
+	{"whiten", func(d *trainer.Config, s trainer.Config) { d.Whiten = s.Whiten }},
 }
 
 // applyRecipe reads the technique flags into cfg (which configFrom filled
@@ -85,7 +89,7 @@ func applyRecipe(c *cli.Context, cfg *trainer.Config) error {
 	cfg.TTATranslate = c.Bool("tta-translate")
 	cfg.PctStart, cfg.Anneal, cfg.Flip = c.Float64("pct-start"), c.String("anneal"), c.String("flip")
 	cfg.ShiftScaleRotate, cfg.CoarseDropout = c.String("shift-scale-rotate"), c.String("coarse-dropout")
-	cfg.RandomCrop, cfg.NoColor = c.Int("random-crop"), !c.Bool("color")
+	cfg.RandomCrop, cfg.NoColor, cfg.Whiten = c.Int("random-crop"), !c.Bool("color"), c.Bool("whiten")
 	for _, f := range recipeFields {
 		if !c.IsSet(f.flag) {
 			f.copy(cfg, r)
