@@ -224,6 +224,9 @@ func trainOptions(cfg Config) transforms.TrainOptions {
 func (cfg Config) RecipeText() string {
 	t := cfg.Techniques.orSeed()
 	d := t.Describe()
+	if def := DefaultConfig().PctStart; cfg.PctStart != def && cfg.PctStart != 0 {
+		d = strings.TrimPrefix(d+fmt.Sprintf(", pct_start %v", cfg.PctStart), ", ")
+	}
 	if cfg.LabelSmoothing != 0 {
 		d = strings.TrimPrefix(d+fmt.Sprintf(", label smoothing %v", cfg.LabelSmoothing), ", ")
 	}

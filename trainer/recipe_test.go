@@ -113,6 +113,10 @@ func TestCropAndColorOptions(t *testing.T) {
 	if crop, ok := ts[1].(*transforms.RandomCrop); !ok || crop.Padding != 3 {
 		t.Errorf("second transform %#v, want RandomCrop padding 3", ts[1])
 	}
+	c.PctStart = 0.25
+	if l := recipeLine(c); !strings.Contains(l, "pct_start 0.25") {
+		t.Errorf("header line %q lacks pct_start", l)
+	}
 	if d := c.Describe(); !strings.Contains(d, "RandomCrop padding 3") || !strings.Contains(d, "no colour augmentation") {
 		t.Errorf("Describe() = %q", d)
 	}
