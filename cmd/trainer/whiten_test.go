@@ -48,3 +48,22 @@ func TestWhitenRun(t *testing.T) {
 		}
 	}
 }
+
+// Under torchrun, -whiten trains: the frozen weight has no gradient to
+// average (DDP leaves it out), and every rank starts from the filters a
+// single process computes.
+func TestDDPWhiten(t *testing.T) {
+	needArchive(t)
+	needGloo(t)
+	one, two := t.TempDir(), t.TempDir()
+	args := func(out string) []string { return ddpRun(out, "-epochs", "1", "-train-limit", "256", "-whiten") }
+	if r := runTrainer(t, args(one)...); r.code != 0 {
+		t.Fatalf("one process: exit %d\n%s", r.code, r.stderr)
+	}
+	runJob(t, 2, args(two))
+	a := readTensors(t, filepath.Join(one, "model_state_dict.pt"))
+	b := readTensors(t, filepath.Join(two, "model_state_dict.pt"))
+	if !bytes.Equal(a["c1.0.weight"], b["c1.0.weight"]) {
+		t.Error("the whitening filters of 2 ranks differ from one process's")
+	}
+}
