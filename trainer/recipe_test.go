@@ -21,7 +21,8 @@ func TestRecipes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if best.Recipe != RecipeBest || best.EMA != 0 || !best.TTA || best.Validate() != nil {
+	if best.Recipe != RecipeBest || best.EMA != 0 || !best.TTA || !best.Whiten || best.RandomCrop != 2 || !best.NoColor ||
+		best.BatchSize != 64 || best.Validate() != nil {
 		t.Errorf("best recipe %+v: %v", best.Techniques, best.Validate())
 	}
 	if _, err := RecipeConfig("fast"); err == nil || !strings.Contains(err.Error(), `unknown recipe "fast"`) {
@@ -30,7 +31,7 @@ func TestRecipes(t *testing.T) {
 	if l := recipeLine(seed); l != "Recipe: seed\n" {
 		t.Errorf("seed header line %q", l)
 	}
-	if l := recipeLine(best); !strings.HasPrefix(l, "Recipe: best (flip TTA") || !strings.Contains(l, "label smoothing 0.1") {
+	if l := recipeLine(best); !strings.HasPrefix(l, "Recipe: best (flip TTA") || !strings.Contains(l, "label smoothing 0.1") || !strings.Contains(l, "batch size 64") {
 		t.Errorf("best header line %q", l)
 	}
 }
