@@ -51,7 +51,7 @@ func TestAblationScript(t *testing.T) {
 		t.Fatalf("table:\n%s", out)
 	}
 	// | name | flags | recipe | raw | raw + TTA | raw + TTA6 | EMA | EMA + TTA | ...
-	if cells := strings.Split(lines[3], "|"); len(cells) < 9 || strings.TrimSpace(cells[3]) != "seed (weight EMA 0.9)" ||
+	if cells := strings.Split(lines[3], "|"); len(cells) < 9 || strings.TrimSpace(cells[3]) != "seed (weight EMA 0.9, batch size 64)" ||
 		strings.TrimSpace(cells[4]) == "" || strings.TrimSpace(cells[6]) == "" || strings.TrimSpace(cells[7]) == "" {
 		t.Errorf("the -ema row lacks its recipe, raw, translate-TTA or EMA accuracy:\n%s", lines[3])
 	}
