@@ -223,7 +223,7 @@ func Whiten(net *Net, images []float32, n, h, w int) error {
 		if err := torch.NoGrad(func() error { return conv.Weight.Copy_(src) }); err != nil {
 			return err
 		}
-		return FreezeFirstConv(net)
+		return conv.Weight.SetRequiresGrad(false)
 	})
 }
 

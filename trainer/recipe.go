@@ -16,9 +16,9 @@ const (
 	RecipeSeed = "seed"
 	// RecipeBest is the best combination of the training techniques found
 	// so far by the 20-epoch ablation (docs/results/ablation-2026-12-01.md,
-	// ablation-2026-12-02.md and ablation-2026-12-02b.md). Nesterov momentum and no weight decay
-	// on BatchNorm and biases were within noise alone; they stay because
-	// the runs of the combination had them.
+	// ablation-2026-12-02.md and ablation-2026-12-02b.md). Nesterov
+	// momentum and no weight decay on BatchNorm and biases were within
+	// noise alone; they stay because the runs of the combination had them.
 	RecipeBest = "best"
 )
 
@@ -229,18 +229,22 @@ func trainOptions(cfg Config) transforms.TrainOptions {
 // which cfg differs from the seed's: "best (flip TTA, ...)".
 func (cfg Config) RecipeText() string {
 	t := cfg.Techniques.orSeed()
-	d := t.Describe()
-	if def := DefaultConfig().BatchSize; cfg.BatchSize != def && cfg.BatchSize != 0 {
-		d = strings.TrimPrefix(d+fmt.Sprintf(", batch size %d", cfg.BatchSize), ", ")
+	var parts []string
+	if d := t.Describe(); d != "" {
+		parts = append(parts, d)
 	}
-	if def := DefaultConfig().PctStart; cfg.PctStart != def && cfg.PctStart != 0 {
-		d = strings.TrimPrefix(d+fmt.Sprintf(", pct_start %v", cfg.PctStart), ", ")
+	def := DefaultConfig()
+	if cfg.BatchSize != def.BatchSize && cfg.BatchSize != 0 {
+		parts = append(parts, fmt.Sprintf("batch size %d", cfg.BatchSize))
+	}
+	if cfg.PctStart != def.PctStart && cfg.PctStart != 0 {
+		parts = append(parts, fmt.Sprintf("pct_start %v", cfg.PctStart))
 	}
 	if cfg.LabelSmoothing != 0 {
-		d = strings.TrimPrefix(d+fmt.Sprintf(", label smoothing %v", cfg.LabelSmoothing), ", ")
+		parts = append(parts, fmt.Sprintf("label smoothing %v", cfg.LabelSmoothing))
 	}
-	if d != "" {
-		return fmt.Sprintf("%s (%s)", t.Recipe, d)
+	if len(parts) > 0 {
+		return fmt.Sprintf("%s (%s)", t.Recipe, strings.Join(parts, ", "))
 	}
 	return t.Recipe
 }

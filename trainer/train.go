@@ -389,12 +389,7 @@ func loadData(ctx context.Context, cfg Config, log *logrus.Logger, extra ...data
 // printHeader prints the seed's run header, with the distributed line
 // dist (if any) before its closing rule.
 func printHeader(w io.Writer, cfg Config, net nn.Module, dev torch.Device, dist string) {
-	n, trainable := nn.NumParameters(net), int64(0)
-	for _, p := range nn.NamedParameters(net) {
-		if p.Tensor.RequiresGrad() {
-			trainable += p.Tensor.Numel()
-		}
-	}
+	n, trainable := nn.NumParameters(net), nn.NumTrainableParameters(net)
 	fmt.Fprintf(w, "Model Information:\nModel: %s\nTotal Parameters: %s\nTrainable Parameters: %s\nNon-trainable Parameters: %s\n\n",
 		cfg.Model, commas(n), commas(trainable), commas(n-trainable))
 	layout := "NCHW input"

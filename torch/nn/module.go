@@ -144,6 +144,18 @@ func NumParameters(m Module) int64 {
 	return n
 }
 
+// NumTrainableParameters returns the number of values in m's parameters
+// that require grad (torchinfo's "Trainable params").
+func NumTrainableParameters(m Module) int64 {
+	var n int64
+	for _, p := range NamedParameters(m) {
+		if p.Tensor.RequiresGrad() {
+			n += p.Tensor.Numel()
+		}
+	}
+	return n
+}
+
 // SetTraining puts m and every module under it in training (true) or
 // evaluation (false) mode, like Module.train(mode).
 func SetTraining(m Module, training bool) {

@@ -242,8 +242,9 @@ func (o *ops) upload(rows []float64, n, cols int, dev torch.Device) *torch.Tenso
 
 // warp flips and warps the uint8 images N×H×W×3 as transforms.HFlip and
 // transforms.WarpAffine do (RandomCrop's whole-pixel moves are warps
-// too), with identity matrices for the images that ShiftScaleRotate skips (which the fixed-point arithmetic reproduces
-// exactly), and returns float64 N×H×W×3 holding the 8-bit results.
+// too), with identity matrices for the images that ShiftScaleRotate
+// skips (which the fixed-point arithmetic reproduces exactly), and returns
+// float64 N×H×W×3 holding the 8-bit results.
 func (a *Augmenter) warp(o *ops, imgs *torch.Tensor, col func(int, ...int64) *torch.Tensor, n int) *torch.Tensor {
 	N, H, W := int64(n), int64(a.h), int64(a.w)
 	if a.pl.flip == nil && a.pl.crop == nil && a.pl.ssr == nil {
