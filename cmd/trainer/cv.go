@@ -3,8 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -75,17 +73,8 @@ func cvAction(c *cli.Context, log *logrus.Logger) error {
 		if k := c.Int("folds"); k < 2 {
 			return usagef("cv: -folds must be at least 2, got %d", k)
 		}
-	} else {
-		for _, f := range c.Command.Flags {
-			name := f.Names()[0]
-			if c.IsSet(name) && !slices.Contains(resumeFlags, name) {
-				return usagef("cv: -%s cannot be changed on -resume: a resumed cross-validation keeps its settings (it takes only -%s)",
-					name, strings.Join(resumeFlags[1:], ", -"))
-			}
-		}
-		if cfg.Threads < 1 || cfg.Workers < 1 {
-			return usagef("threads and workers must be at least 1, got %d and %d", cfg.Threads, cfg.Workers)
-		}
+	} else if err := checkResumeFlags(c, c.Command.Flags, "cross-validation", cfg); err != nil {
+		return err
 	}
 	res, err := trainer.CrossValidate(c.Context, trainer.CVConfig{Folds: c.Int("folds"), Config: cfg}, trainer.Options{
 		Log: log, Progress: os.Stdout, IsTerminal: progress.IsTerminal(os.Stdout), Resume: resume,

@@ -267,14 +267,15 @@ func workersFlag() cli.Flag {
 // rest of its configuration.
 var resumeFlags = []string{"resume", "threads", "workers", "device", "device-augment", "dist-timeout", "log-level", "log-format"}
 
-// checkResumeFlags refuses flags that a resumed run would ignore, and bad
-// values of those it takes.
-func checkResumeFlags(c *cli.Context, cfg trainer.Config) error {
-	for _, f := range c.App.Flags {
+// checkResumeFlags refuses flags of flags (a command's) that a resumed run
+// would ignore, and bad values of those it takes. what names the resumed
+// thing in the message: "run" or "cross-validation".
+func checkResumeFlags(c *cli.Context, flags []cli.Flag, what string, cfg trainer.Config) error {
+	for _, f := range flags {
 		name := f.Names()[0]
 		if c.IsSet(name) && !slices.Contains(resumeFlags, name) {
-			return usagef("-%s cannot be changed on -resume: a resumed run keeps its checkpoint's settings (it takes only -%s)",
-				name, strings.Join(resumeFlags[1:], ", -"))
+			return usagef("-%s cannot be changed on -resume: a resumed %s keeps its checkpoint's settings (it takes only -%s)",
+				name, what, strings.Join(resumeFlags[1:], ", -"))
 		}
 	}
 	if cfg.Threads < 1 || cfg.Workers < 1 {
@@ -327,7 +328,7 @@ func trainAction(c *cli.Context, log *logrus.Logger) error {
 		if err := cfg.Validate(); err != nil {
 			return usageError{err}
 		}
-	} else if err := checkResumeFlags(c, cfg); err != nil {
+	} else if err := checkResumeFlags(c, c.App.Flags, "run", cfg); err != nil {
 		return err
 	}
 	res, err := trainer.Run(c.Context, cfg, trainer.Options{
