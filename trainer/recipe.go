@@ -28,7 +28,8 @@ func Recipes() []string { return []string{RecipeSeed, RecipeBest} }
 // RecipeConfig returns the configuration of the named recipe: DefaultConfig
 // with the recipe's settings. Settings given explicitly (flags) go on top.
 //
-// RecipeBest: flip TTA, no weight decay on BatchNorm parameters and
+// RecipeBest: flip and translate TTA (six views, as airbench's
+// tta_level 2), no weight decay on BatchNorm parameters and
 // biases, label smoothing 0.1, Nesterov momentum, alternating flips,
 // batches of 64, a patch-whitening first layer, and light augmentation:
 // whole-pixel crops of up to 2 pixels (RandomCrop padding 2) in place of
@@ -44,6 +45,7 @@ func RecipeConfig(name string) (Config, error) {
 		c.Recipe = RecipeBest
 		c.LabelSmoothing = 0.1
 		c.TTA = true
+		c.TTATranslate = true
 		c.NoDecayBNBias = true
 		c.Nesterov = true
 		c.Flip = transforms.FlipAlternate

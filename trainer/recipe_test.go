@@ -21,7 +21,7 @@ func TestRecipes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if best.Recipe != RecipeBest || best.EMA != 0 || !best.TTA || !best.Whiten || best.RandomCrop != 2 || !best.NoColor ||
+	if best.Recipe != RecipeBest || best.EMA != 0 || !best.TTA || !best.TTATranslate || !best.Whiten || best.RandomCrop != 2 || !best.NoColor ||
 		best.BatchSize != 64 || best.Validate() != nil {
 		t.Errorf("best recipe %+v: %v", best.Techniques, best.Validate())
 	}
@@ -31,7 +31,7 @@ func TestRecipes(t *testing.T) {
 	if l := recipeLine(seed); l != "Recipe: seed\n" {
 		t.Errorf("seed header line %q", l)
 	}
-	if l := recipeLine(best); !strings.HasPrefix(l, "Recipe: best (flip TTA") || !strings.Contains(l, "label smoothing 0.1") || !strings.Contains(l, "batch size 64") {
+	if l := recipeLine(best); !strings.HasPrefix(l, "Recipe: best (flip TTA, translate TTA") || !strings.Contains(l, "label smoothing 0.1") || !strings.Contains(l, "batch size 64") {
 		t.Errorf("best header line %q", l)
 	}
 }

@@ -242,7 +242,7 @@ func TestTechniquesRun(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stdout, "Recipe: best (weight EMA 0.999, flip TTA, no weight decay on BatchNorm and biases, Nesterov momentum, alternate flips") {
+	if !strings.Contains(r.stdout, "Recipe: best (weight EMA 0.999, flip TTA, translate TTA, no weight decay on BatchNorm and biases, Nesterov momentum, alternate flips") {
 		t.Errorf("header lacks the recipe:\n%s", r.stdout)
 	}
 	final := readTensors(t, filepath.Join(full, trainer.StateDictFile))
