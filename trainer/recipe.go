@@ -16,7 +16,8 @@ const (
 	RecipeSeed = "seed"
 	// RecipeBest is the best combination of the training techniques found
 	// so far by the 20-epoch ablation (docs/results/ablation-2026-12-01.md,
-	// ablation-2026-12-02.md and ablation-2026-12-02b.md). Nesterov
+	// ablation-2026-12-02.md, ablation-2026-12-02b.md and
+	// ablation-2026-12-02c.md). Nesterov
 	// momentum and no weight decay on BatchNorm and biases were within
 	// noise alone; they stay because the runs of the combination had them.
 	RecipeBest = "best"
@@ -34,7 +35,7 @@ func Recipes() []string { return []string{RecipeSeed, RecipeBest} }
 // batches of 64, a patch-whitening first layer, and light augmentation:
 // whole-pixel crops of up to 2 pixels (RandomCrop padding 2) in place of
 // ShiftScaleRotate, no CoarseDropout, no colour step
-// (docs/results/ablation-2026-12-02b.md). No weight EMA: at 20 epochs EMA
+// (docs/results/ablation-2026-12-02b.md and -02c.md). No weight EMA: at 20 epochs EMA
 // 0.999 was below the raw weights in all five runs that measured it
 // (0.1-0.7 points, 0.5-1.1 with TTA).
 func RecipeConfig(name string) (Config, error) {
