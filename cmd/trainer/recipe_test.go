@@ -65,6 +65,17 @@ func TestRecipeFlags(t *testing.T) {
 	if got != want {
 		t.Errorf("-recipe best -ema 0.99 -label-smoothing 0.2:\n%+v\nwant\n%+v", got, want)
 	}
+	// A recipe's switch turned off explicitly stays off.
+	got, err = parseTrain(t, "-recipe", "best", "-tta-translate=false", "-whiten=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ = trainer.RecipeConfig(trainer.RecipeBest)
+	want.TTATranslate, want.Whiten = false, false
+	machine(&want, got)
+	if got != want {
+		t.Errorf("-recipe best -tta-translate=false -whiten=false:\n%+v\nwant\n%+v", got, want)
+	}
 	// Every technique flag reaches its field.
 	got, _ = parseTrain(t, "-ema", "0.99", "-tta", "-tta-translate", "-no-decay-bn-bias", "-nesterov", "-pct-start", "0.23", "-anneal", "linear",
 		"-flip", "alternate", "-shift-scale-rotate", "0.1,0,0", "-coarse-dropout", "off", "-random-crop", "2", "-color=false")
