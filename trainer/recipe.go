@@ -17,9 +17,9 @@ const (
 	// RecipeBest is the best combination of the training techniques found
 	// so far by the 20-epoch ablation (docs/results/ablation-2026-12-01.md,
 	// ablation-2026-12-02.md, ablation-2026-12-02b.md and
-	// ablation-2026-12-02c.md). Nesterov
-	// momentum and no weight decay on BatchNorm and biases were within
-	// noise alone; they stay because the runs of the combination had them.
+	// ablation-2026-12-02c.md). Nesterov momentum and no weight decay on
+	// BatchNorm and biases were within noise alone; they stay because the
+	// runs of the combination had them.
 	RecipeBest = "best"
 )
 
@@ -30,14 +30,14 @@ func Recipes() []string { return []string{RecipeSeed, RecipeBest} }
 // with the recipe's settings. Settings given explicitly (flags) go on top.
 //
 // RecipeBest: flip and translate TTA (six views, as airbench's
-// tta_level 2), no weight decay on BatchNorm parameters and
-// biases, label smoothing 0.1, Nesterov momentum, alternating flips,
+// tta_level 2), no weight decay on BatchNorm parameters and biases,
+// label smoothing 0.1, Nesterov momentum, alternating flips,
 // batches of 64, a patch-whitening first layer, and light augmentation:
 // whole-pixel crops of up to 2 pixels (RandomCrop padding 2) in place of
 // ShiftScaleRotate, no CoarseDropout, no colour step
-// (docs/results/ablation-2026-12-02b.md and -02c.md). No weight EMA: at 20 epochs EMA
-// 0.999 was below the raw weights in all five runs that measured it
-// (0.1-0.7 points, 0.5-1.1 with TTA).
+// (docs/results/ablation-2026-12-02b.md and -02c.md). No weight EMA: at
+// 20 epochs EMA 0.999 was below the raw weights in all five runs that
+// measured it (0.1-0.7 points, 0.5-1.1 with TTA).
 func RecipeConfig(name string) (Config, error) {
 	c := DefaultConfig()
 	switch name {

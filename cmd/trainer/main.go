@@ -267,9 +267,10 @@ func workersFlag() cli.Flag {
 // rest of its configuration.
 var resumeFlags = []string{"resume", "threads", "workers", "device", "device-augment", "dist-timeout", "log-level", "log-format"}
 
-// checkResumeFlags refuses flags of flags (a command's) that a resumed run
-// would ignore, and bad values of those it takes. what names the resumed
-// thing in the message: "run" or "cross-validation".
+// checkResumeFlags refuses the flags among a command's flags that were
+// given but that a resumed run would ignore, and bad values of those it
+// takes. what names the resumed thing in the message: "run" or
+// "cross-validation".
 func checkResumeFlags(c *cli.Context, flags []cli.Flag, what string, cfg trainer.Config) error {
 	for _, f := range flags {
 		name := f.Names()[0]
