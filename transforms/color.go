@@ -22,11 +22,17 @@ type RandomBrightnessContrast struct {
 // Prob returns t.P.
 func (t *RandomBrightnessContrast) Prob() float64 { return t.P }
 
-// ApplyAlways draws alpha then beta and adjusts img.
+// ApplyAlways adjusts img by the alpha and beta that Draw draws.
 func (t *RandomBrightnessContrast) ApplyAlways(img *Image, r *rand.Rand) {
-	alpha := 1 + uniform(r, -t.ContrastLimit, t.ContrastLimit)
-	beta := uniform(r, -t.BrightnessLimit, t.BrightnessLimit)
+	alpha, beta := t.Draw(r)
 	BrightnessContrast(img, alpha, beta, t.BrightnessByMax)
+}
+
+// Draw draws the contrast factor alpha, then the brightness beta.
+func (t *RandomBrightnessContrast) Draw(r *rand.Rand) (alpha, beta float64) {
+	alpha = 1 + uniform(r, -t.ContrastLimit, t.ContrastLimit)
+	beta = uniform(r, -t.BrightnessLimit, t.BrightnessLimit)
+	return alpha, beta
 }
 
 // BrightnessContrast maps every channel value v of img to
@@ -85,13 +91,18 @@ type HueSaturationValue struct {
 // Prob returns t.P.
 func (t *HueSaturationValue) Prob() float64 { return t.P }
 
-// ApplyAlways draws the hue, saturation and value shifts, in that order,
-// and applies them.
+// ApplyAlways shifts img by the shifts that Draw draws.
 func (t *HueSaturationValue) ApplyAlways(img *Image, r *rand.Rand) {
-	hue := uniform(r, -t.HueShiftLimit, t.HueShiftLimit)
-	sat := uniform(r, -t.SatShiftLimit, t.SatShiftLimit)
-	val := uniform(r, -t.ValShiftLimit, t.ValShiftLimit)
+	hue, sat, val := t.Draw(r)
 	ShiftHSV(img, hue, sat, val)
+}
+
+// Draw draws the hue, saturation and value shifts, in that order.
+func (t *HueSaturationValue) Draw(r *rand.Rand) (hue, sat, val float64) {
+	hue = uniform(r, -t.HueShiftLimit, t.HueShiftLimit)
+	sat = uniform(r, -t.SatShiftLimit, t.SatShiftLimit)
+	val = uniform(r, -t.ValShiftLimit, t.ValShiftLimit)
+	return hue, sat, val
 }
 
 // ShiftHSV converts img to 8-bit HSV (cv2.COLOR_RGB2HSV), maps hue h to
@@ -146,6 +157,12 @@ var sdivTable, hdivTable180 = func() (s, h [256]int32) {
 	}
 	return s, h
 }()
+
+// RGBToHSVTables returns the fixed-point tables of RGBToHSV (OpenCV's
+// sdiv_table and hdiv_table180, with 12 fractional bits), indexed by the
+// value and by the spread max-min: an implementation outside this package
+// (a batched one on tensors) uses them to reproduce RGBToHSV exactly.
+func RGBToHSVTables() (sdiv, hdiv [256]int32) { return sdivTable, hdivTable180 }
 
 // RGBToHSV converts one pixel like cv2.cvtColor(..., cv2.COLOR_RGB2HSV) on
 // uint8 data: hue in [0, 180) (degrees / 2), saturation and value in [0, 255].

@@ -16,16 +16,15 @@ type RandomCrop struct {
 // Prob returns 1.
 func (t *RandomCrop) Prob() float64 { return 1 }
 
-// ApplyAlways draws the crop's top row i and left column j of the padded
-// image, each uniform in [0, 2*Padding], in that order (torchvision's
-// get_params), and moves img by Padding-j pixels right and Padding-i down.
+// ApplyAlways moves img by Padding-j pixels right and Padding-i down, for
+// the crop's offset (i, j) that Draw draws.
 func (t *RandomCrop) ApplyAlways(img *Image, r *rand.Rand) {
 	i, j := t.Draw(r)
 	Translate(img, t.Padding-j, t.Padding-i)
 }
 
-// Draw draws the crop's top row i and left column j in the padded image,
-// as ApplyAlways does.
+// Draw draws the crop's top row i and left column j of the padded image,
+// each uniform in [0, 2*Padding], in that order (torchvision's get_params).
 func (t *RandomCrop) Draw(r *rand.Rand) (i, j int) {
 	n := 2*t.Padding + 1
 	i = r.IntN(n)

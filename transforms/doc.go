@@ -15,6 +15,19 @@
 // only their configuration and may be shared by goroutines; an [Image] (with
 // its scratch buffers) and a *rand.Rand belong to one goroutine.
 //
+// # One draw per transform
+//
+// Each random transform writes its random draw once, as a Draw method
+// (torchvision's get_params): [RandomCrop.Draw], [ShiftScaleRotate.Draw],
+// [CoarseDropout.Draw], [RandomBrightnessContrast.Draw],
+// [HueSaturationValue.Draw], [OneOf.Pick], and [ShouldApply] for the
+// probability. ApplyAlways is its Draw followed by a deterministic function
+// of the image and the drawn values ([Translate], [WarpAffine],
+// [FillRect], [BrightnessContrast], [ShiftHSV]). Package
+// transforms/batched calls the same Draw methods in the same order and
+// applies the values to whole batches on a device, so the two paths make
+// the same images from the same generator state.
+//
 // The hot path allocates nothing: images are transformed in place, and
 // geometric transforms write into the image's own scratch buffer.
 package transforms

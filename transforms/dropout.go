@@ -22,17 +22,30 @@ type CoarseDropout struct {
 // Prob returns t.P.
 func (t *CoarseDropout) Prob() float64 { return t.P }
 
-// ApplyAlways draws the number of holes, then for each hole its height,
-// width, top and left, and fills it.
+// Hole is a rectangle of CoarseDropout: the pixels with X1 <= x < X2 and
+// Y1 <= y < Y2.
+type Hole struct{ X1, Y1, X2, Y2 int }
+
+// ApplyAlways fills the holes that Draw draws.
 func (t *CoarseDropout) ApplyAlways(img *Image, r *rand.Rand) {
+	img.holes = t.Draw(r, img.W, img.H, img.holes[:0])
+	for _, h := range img.holes {
+		FillRect(img, h.X1, h.Y1, h.X2, h.Y2, t.Fill)
+	}
+}
+
+// Draw draws the holes of a w×h image and appends them to holes: the
+// number of holes, then for each hole its height, width, top and left.
+func (t *CoarseDropout) Draw(r *rand.Rand, w, h int, holes []Hole) []Hole {
 	n := intRange(r, t.MinHoles, t.MaxHoles)
 	for range n {
-		hh := intRange(r, min(t.MinHeight, img.H), min(t.MaxHeight, img.H))
-		hw := intRange(r, min(t.MinWidth, img.W), min(t.MaxWidth, img.W))
-		y1 := r.IntN(img.H - hh + 1)
-		x1 := r.IntN(img.W - hw + 1)
-		FillRect(img, x1, y1, x1+hw, y1+hh, t.Fill)
+		hh := intRange(r, min(t.MinHeight, h), min(t.MaxHeight, h))
+		hw := intRange(r, min(t.MinWidth, w), min(t.MaxWidth, w))
+		y1 := r.IntN(h - hh + 1)
+		x1 := r.IntN(w - hw + 1)
+		holes = append(holes, Hole{x1, y1, x1 + hw, y1 + hh})
 	}
+	return holes
 }
 
 // intRange returns a uniform integer in [lo, hi] (lo when hi < lo).

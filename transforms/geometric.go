@@ -25,15 +25,20 @@ type ShiftScaleRotate struct {
 // Prob returns t.P.
 func (t *ShiftScaleRotate) Prob() float64 { return t.P }
 
-// ApplyAlways draws the angle, the x and y scales, dx and dy from r, in
-// that order, and warps img.
+// ApplyAlways warps img by the matrix that Draw draws.
 func (t *ShiftScaleRotate) ApplyAlways(img *Image, r *rand.Rand) {
+	WarpAffine(img, t.Draw(r, img.W, img.H))
+}
+
+// Draw draws the angle, the x and y scales, dx and dy from r, in that
+// order, and returns their ShiftScaleRotateMatrix for a w×h image.
+func (t *ShiftScaleRotate) Draw(r *rand.Rand, w, h int) Affine {
 	angle := uniform(r, -t.RotateLimit, t.RotateLimit)
 	sx := uniform(r, 1-t.ScaleLimit, 1+t.ScaleLimit)
 	sy := uniform(r, 1-t.ScaleLimit, 1+t.ScaleLimit)
 	dx := uniform(r, -t.ShiftLimit, t.ShiftLimit)
 	dy := uniform(r, -t.ShiftLimit, t.ShiftLimit)
-	WarpAffine(img, ShiftScaleRotateMatrix(img.W, img.H, angle, sx, sy, dx, dy))
+	return ShiftScaleRotateMatrix(w, h, angle, sx, sy, dx, dy)
 }
 
 // Affine is a 2×3 affine matrix in row-major order, mapping a source point

@@ -16,6 +16,7 @@ type Image struct {
 	tmp    []uint8 // same size as Pix, swapped with it by geometric transforms
 	adelta []int32 // per-column terms of WarpAffine, len W
 	bdelta []int32
+	holes  []Hole // CoarseDropout's, reused
 }
 
 // NewImage returns a black h×w image.

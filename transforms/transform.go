@@ -18,10 +18,17 @@ type Transform interface {
 // drawn only when the transform runs. A probability of 1 or more (0 or
 // less) runs (skips) it without a draw.
 func Apply(t Transform, img *Image, r *rand.Rand) {
-	if p := t.Prob(); p >= 1 || (p > 0 && r.Float64() < p) {
+	if ShouldApply(t.Prob(), r) {
 		t.ApplyAlways(img, r)
 	}
 }
+
+// ShouldApply reports whether a transform of probability p runs, drawing
+// from r as Apply does (albumentations' should_apply): one uniform draw
+// when 0 < p < 1, none otherwise. Code that applies a pipeline's transforms
+// in another way (package transforms/batched) calls it, and each
+// transform's Draw, so as to draw exactly what Apply would.
+func ShouldApply(p float64, r *rand.Rand) bool { return p >= 1 || (p > 0 && r.Float64() < p) }
 
 // uniform returns a draw from [lo, hi) the way Python's random.uniform does.
 func uniform(r *rand.Rand, lo, hi float64) float64 { return lo + (hi-lo)*r.Float64() }
@@ -56,15 +63,24 @@ type OneOf struct {
 // Prob returns o.P.
 func (o *OneOf) Prob() float64 { return o.P }
 
-// ApplyAlways picks a child by the weights of the children's probabilities
-// and forces it. It does nothing when all the weights are zero.
+// ApplyAlways picks a child (see Pick) and forces it. It does nothing when
+// all the weights are zero.
 func (o *OneOf) ApplyAlways(img *Image, r *rand.Rand) {
+	if t := o.Pick(r); t != nil {
+		t.ApplyAlways(img, r)
+	}
+}
+
+// Pick draws the child that ApplyAlways forces, with chances proportional
+// to the children's probabilities (one uniform draw); nil, drawing nothing,
+// when all the weights are zero.
+func (o *OneOf) Pick(r *rand.Rand) Transform {
 	var sum float64
 	for _, t := range o.Transforms {
 		sum += t.Prob()
 	}
 	if sum <= 0 {
-		return
+		return nil
 	}
 	u := r.Float64() * sum
 	last := -1
@@ -75,11 +91,10 @@ func (o *OneOf) ApplyAlways(img *Image, r *rand.Rand) {
 		}
 		last = i
 		if u < p {
-			t.ApplyAlways(img, r)
-			return
+			return t
 		}
 		u -= p
 	}
 	// Rounding left u just past the last weight: it belongs to the last child.
-	o.Transforms[last].ApplyAlways(img, r)
+	return o.Transforms[last]
 }

@@ -95,9 +95,8 @@ func parse(p *transforms.Pipeline) (plan, error) {
 // maxHoles bounds CoarseDropout's number of holes (each is a few ops per batch).
 const maxHoles = 16
 
-// Hole is a rectangle of CoarseDropout: the pixels with X1 <= x < X2 and
-// Y1 <= y < Y2.
-type Hole struct{ X1, Y1, X2, Y2 int }
+// Hole is a rectangle of CoarseDropout, as its Draw gives them.
+type Hole = transforms.Hole
 
 // Params are one image's augmentation parameters, as drawn by
 // [Augmenter.Draw]: what the CPU pipeline would do to the image.
@@ -248,11 +247,11 @@ func (a *Augmenter) makeConsts() error {
 			return err
 		}
 	}
-	// OpenCV's 8-bit RGB to HSV tables (hsv_shift = 12), as transforms uses them.
+	// OpenCV's 8-bit RGB to HSV tables, those of transforms.RGBToHSV.
+	st, ht := transforms.RGBToHSVTables()
 	sdiv, hdiv := make([]float64, 256), make([]float64, 256)
-	for i := 1; i < 256; i++ {
-		sdiv[i] = math.Round(float64(255<<12) / float64(i))
-		hdiv[i] = math.Round(float64(180<<12) / (6 * float64(i)))
+	for i := range 256 {
+		sdiv[i], hdiv[i] = float64(st[i]), float64(ht[i])
 	}
 	if a.sdiv, err = constant(a, sdiv, 256); err != nil {
 		return err
@@ -299,113 +298,52 @@ func (a *Augmenter) makeConsts() error {
 	return err
 }
 
-// applies reports whether a transform of probability p runs, drawing from r
-// exactly as transforms.Apply does.
-func applies(p float64, r *rand.Rand) bool { return p >= 1 || (p > 0 && r.Float64() < p) }
-
-// uniform is transforms' uniform draw (Python's random.uniform).
-func uniform(r *rand.Rand, lo, hi float64) float64 { return lo + (hi-lo)*r.Float64() }
-
-// intRange is CoarseDropout's integer draw in [lo, hi].
-func intRange(r *rand.Rand, lo, hi int) int {
-	if hi <= lo {
-		return lo
-	}
-	return lo + r.IntN(hi-lo+1)
-}
-
-// Draw sets p to the parameters of one image's augmentation, drawing from r
-// exactly what the pipeline's Run draws (the same calls in the same order),
-// so that the same generator state gives the same augmentation on both
-// paths. p's Holes slice is reused.
+// Draw sets p to the parameters of one image's augmentation, calling the
+// pipeline's own draws (transforms.ShouldApply and each transform's Draw)
+// in the order its Run calls them, so that the same generator state gives
+// the same augmentation on both paths. p's Holes slice is reused.
 func (a *Augmenter) Draw(r *rand.Rand, p *Params) {
 	holes := p.Holes[:0]
 	*p = Params{Holes: holes}
 	pl := &a.pl
-	if !applies(pl.composeP, r) {
+	if !transforms.ShouldApply(pl.composeP, r) {
 		return
 	}
-	if pl.flip != nil && applies(pl.flip.P, r) {
+	if pl.flip != nil && transforms.ShouldApply(pl.flip.P, r) {
 		p.Flip = true
 	}
 	if t := pl.crop; t != nil {
 		i, j := t.Draw(r)
 		p.Warp, p.Matrix = true, transforms.Affine{1, 0, float64(t.Padding - j), 0, 1, float64(t.Padding - i)}
 	}
-	if t := pl.ssr; t != nil && applies(t.P, r) {
-		angle := uniform(r, -t.RotateLimit, t.RotateLimit)
-		sx := uniform(r, 1-t.ScaleLimit, 1+t.ScaleLimit)
-		sy := uniform(r, 1-t.ScaleLimit, 1+t.ScaleLimit)
-		dx := uniform(r, -t.ShiftLimit, t.ShiftLimit)
-		dy := uniform(r, -t.ShiftLimit, t.ShiftLimit)
-		p.Warp, p.Matrix = true, transforms.ShiftScaleRotateMatrix(a.w, a.h, angle, sx, sy, dx, dy)
+	if t := pl.ssr; t != nil && transforms.ShouldApply(t.P, r) {
+		p.Warp, p.Matrix = true, t.Draw(r, a.w, a.h)
 	}
-	if t := pl.drop; t != nil && applies(t.P, r) {
-		n := intRange(r, t.MinHoles, t.MaxHoles)
-		for range n {
-			hh := intRange(r, min(t.MinHeight, a.h), min(t.MaxHeight, a.h))
-			hw := intRange(r, min(t.MinWidth, a.w), min(t.MaxWidth, a.w))
-			y1 := r.IntN(a.h - hh + 1)
-			x1 := r.IntN(a.w - hw + 1)
-			p.Holes = append(p.Holes, Hole{x1, y1, x1 + hw, y1 + hh})
-		}
+	if t := pl.drop; t != nil && transforms.ShouldApply(t.P, r) {
+		p.Holes = t.Draw(r, a.w, a.h, p.Holes)
 	}
+	var color transforms.Transform
 	switch {
 	case pl.oneOf != nil:
-		if applies(pl.oneOf.P, r) {
-			if t := pickOne(pl.oneOf, r); t != nil {
-				a.drawColor(t, r, p)
-			}
+		if transforms.ShouldApply(pl.oneOf.P, r) {
+			color = pl.oneOf.Pick(r)
 		}
 	case pl.bc != nil:
-		if applies(pl.bc.P, r) {
-			a.drawColor(pl.bc, r, p)
+		if transforms.ShouldApply(pl.bc.P, r) {
+			color = pl.bc
 		}
 	case pl.hsv != nil:
-		if applies(pl.hsv.P, r) {
-			a.drawColor(pl.hsv, r, p)
+		if transforms.ShouldApply(pl.hsv.P, r) {
+			color = pl.hsv
 		}
 	}
-}
-
-// pickOne chooses the child of o that its ApplyAlways would force, drawing
-// from r as it does; nil when all the weights are zero.
-func pickOne(o *transforms.OneOf, r *rand.Rand) transforms.Transform {
-	var sum float64
-	for _, t := range o.Transforms {
-		sum += t.Prob()
-	}
-	if sum <= 0 {
-		return nil
-	}
-	u := r.Float64() * sum
-	last := -1
-	for i, t := range o.Transforms {
-		p := t.Prob()
-		if p <= 0 {
-			continue
-		}
-		last = i
-		if u < p {
-			return t
-		}
-		u -= p
-	}
-	return o.Transforms[last]
-}
-
-// drawColor draws the parameters of the colour transform t, which runs.
-func (a *Augmenter) drawColor(t transforms.Transform, r *rand.Rand, p *Params) {
-	switch t := t.(type) {
+	switch t := color.(type) {
 	case *transforms.RandomBrightnessContrast:
 		p.BrightnessContrast = true
-		p.Alpha = 1 + uniform(r, -t.ContrastLimit, t.ContrastLimit)
-		p.Beta = uniform(r, -t.BrightnessLimit, t.BrightnessLimit)
+		p.Alpha, p.Beta = t.Draw(r)
 	case *transforms.HueSaturationValue:
 		p.HSV = true
-		p.Hue = uniform(r, -t.HueShiftLimit, t.HueShiftLimit)
-		p.Sat = uniform(r, -t.SatShiftLimit, t.SatShiftLimit)
-		p.Val = uniform(r, -t.ValShiftLimit, t.ValShiftLimit)
+		p.Hue, p.Sat, p.Val = t.Draw(r)
 	}
 }
 
