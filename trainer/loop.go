@@ -19,6 +19,7 @@ import (
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/torch/optim"
+	"gotrain/transforms/batched"
 )
 
 // run is one training run in progress.
@@ -33,7 +34,7 @@ type run struct {
 	train *dataset.Loader
 	// devAug makes the training batches on the device; nil when the
 	// loader does (deviceaug.go).
-	devAug *deviceBatches
+	devAug *batched.Loader
 	test   *dataset.Loader
 	state  runState
 	tb     *tbLog // TensorBoard events; nil when off

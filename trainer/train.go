@@ -270,7 +270,7 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer devAug.close()
+	defer devAug.Close()
 	testLoader, err := dataset.NewLoader(test, transforms.SeedTest(), testCfg)
 	if err != nil {
 		return nil, err
