@@ -123,3 +123,21 @@ func (g *mt19937) next() uint32 {
 	y ^= y >> 18
 	return y
 }
+
+// Shard is a rank's share of an evaluation set: every NumReplicas-th
+// index from Rank on, in order and not padded, so that the shards' sums
+// are the whole set's (DistributedSampler's padding would count some
+// images twice).
+type Shard struct{ N, NumReplicas, Rank int }
+
+// NumSamples returns the number of indices of the shard.
+func (s Shard) NumSamples() int { return max(0, (s.N-s.Rank+s.NumReplicas-1)/s.NumReplicas) }
+
+// Indices returns the shard's indices; they are the same every epoch.
+func (s Shard) Indices(int) []int {
+	out := make([]int, 0, s.NumSamples())
+	for i := s.Rank; i < s.N; i += s.NumReplicas {
+		out = append(out, i)
+	}
+	return out
+}

@@ -111,3 +111,25 @@ func TestNewDistributedSamplerRejectsBadRank(t *testing.T) {
 		}
 	}
 }
+
+// The test set's shards cover it exactly once, whatever its size.
+func TestShard(t *testing.T) {
+	for _, c := range []struct{ n, world int }{{10, 2}, {10, 3}, {2, 3}, {0, 2}, {10000, 7}} {
+		seen := make([]int, c.n)
+		for r := range c.world {
+			s := Shard{N: c.n, NumReplicas: c.world, Rank: r}
+			idx := s.Indices(0)
+			if len(idx) != s.NumSamples() {
+				t.Fatalf("%+v rank %d: %d indices, NumSamples %d", c, r, len(idx), s.NumSamples())
+			}
+			for _, i := range idx {
+				seen[i]++
+			}
+		}
+		for i, k := range seen {
+			if k != 1 {
+				t.Fatalf("%+v: image %d in %d shards", c, i, k)
+			}
+		}
+	}
+}

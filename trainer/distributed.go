@@ -1,21 +1,18 @@
 package trainer
 
 // Data-parallel training across the processes of a torchrun job, with the
-// semantics of PyTorch's DistributedDataParallel (DDP), so that results
-// carry over:
+// semantics of PyTorch's DistributedDataParallel (torch/distributed's DDP),
+// so that results carry over. This file holds the rank policy:
 //
-//   - rank 0's parameters and buffers are broadcast to every rank at the
-//     start (DDP's constructor);
 //   - each rank trains on its shard of every epoch, drawn by the rule of
 //     torch.utils.data.DistributedSampler (seed+epoch, padded, strided);
 //     the batch size is per rank;
-//   - gradients are averaged over the ranks after every backward pass;
-//   - buffers (BatchNorm's running statistics) are broadcast from rank 0
-//     before every forward pass (broadcast_buffers=True), and before the
-//     test pass, which every rank runs on its share of the test set and
-//     whose sums are added up;
+//   - every rank tests rank 0's weights and buffers on its share of the
+//     test set, and the shares' sums are added up;
 //   - only rank 0 writes files, logs and draws the progress bar; the
-//     others wait for it at a barrier.
+//     others wait for it at a barrier;
+//   - all ranks start from the same point and stop after the same step;
+//     a restarted job resumes from its checkpoint (autoResume).
 //
 // Every rank takes part in the same collectives in the same order; a rank
 // that dies makes the others fail at their next collective with an error
@@ -46,14 +43,13 @@ func IsMainProcess() bool {
 	return err != nil || !ok || env.Rank == 0
 }
 
-// dist is the distributed side of a run. A nil *dist is a run of one
-// process: its methods then do nothing.
+// dist is the distributed side of a run: the rank policy (who writes,
+// the shards, the start and resume rules) over torch/distributed's group
+// and DDP. A nil *dist is a run of one process: its methods then do nothing.
 type dist struct {
 	env distributed.Env
 	pg  *distributed.ProcessGroup
-	// aux is the device of the small tensors the group reduces for the
-	// loop (flags, sums): the training device for NCCL, else the CPU.
-	aux torch.Device
+	ddp *distributed.DDP // from syncStart on
 }
 
 // newDist forms the process group of the job env describes: over NCCL
@@ -61,34 +57,15 @@ type dist struct {
 // bounds the rendezvous and every collective (zero: the package's
 // default).
 func newDist(env distributed.Env, dev torch.Device, timeout time.Duration) (*dist, error) {
-	if timeout <= 0 {
-		timeout = distributed.DefaultTimeout
-	}
-	store, err := env.NewStore(timeout)
-	if err != nil {
-		return nil, fmt.Errorf("distributed run: %w", err)
-	}
-	defer store.Close()
-	opts := distributed.Options{Timeout: timeout}
-	if env.WorldSize > env.LocalWorldSize && os.Getenv("GLOO_SOCKET_IFNAME") == "" {
-		// Several machines: Gloo must listen where the others reach it,
-		// not on the loopback. (GLOO_SOCKET_IFNAME, if set, names the
-		// interface instead, as in PyTorch.)
-		if h, err := os.Hostname(); err == nil {
-			opts.Hostname = h
-		}
-	}
-	d := &dist{env: env, aux: torch.CPU}
+	backend, opts := "gloo", distributed.Options{Timeout: timeout}
 	if dev.Type == torch.CUDAType && distributed.HasNCCL() {
-		d.pg, err = distributed.NewProcessGroupNCCL(store, env.Rank, env.WorldSize, opts)
-		d.aux = dev
-	} else {
-		d.pg, err = distributed.NewProcessGroupGloo(store, env.Rank, env.WorldSize, opts)
+		backend, opts.Device = "nccl", dev
 	}
+	pg, err := distributed.InitProcessGroup(backend, env, opts)
 	if err != nil {
 		return nil, fmt.Errorf("distributed run: %w", err)
 	}
-	return d, nil
+	return &dist{env: env, pg: pg}, nil
 }
 
 // close leaves the group.
@@ -104,14 +81,6 @@ func (d *dist) isMain() bool { return d == nil || d.env.Rank == 0 }
 // isMain reports whether this process writes the run's files and logs:
 // every run of one process, rank 0 of a distributed one.
 func (r *run) isMain() bool { return r.dist.isMain() }
-
-// worldSize returns the number of processes that train together.
-func (d *dist) worldSize() int {
-	if d == nil {
-		return 1
-	}
-	return d.env.WorldSize
-}
 
 // describe returns the run header's line about the processes.
 func (d *dist) describe(cfg Config) string {
@@ -226,18 +195,18 @@ func (d *dist) barrier(what string) error {
 }
 
 // syncStart checks that every rank starts from the same point (a resumed
-// run: the same checkpoint) and broadcasts rank 0's parameters and buffers,
-// as DDP's constructor does.
+// run: the same checkpoint) and wraps net in DDP, whose constructor
+// broadcasts rank 0's parameters and buffers.
 func (d *dist) syncStart(net nn.Module, st runState) error {
 	if d == nil {
 		return nil
 	}
 	where := []float64{float64(st.Epoch), float64(st.Batch), float64(st.Step)}
-	lo, err := d.reduce(where, distributed.Min)
+	lo, err := d.pg.AllReduceFloat64s(where, distributed.Min)
 	if err != nil {
 		return err
 	}
-	hi, err := d.reduce(where, distributed.Max)
+	hi, err := d.pg.AllReduceFloat64s(where, distributed.Max)
 	if err != nil {
 		return err
 	}
@@ -248,86 +217,8 @@ func (d *dist) syncStart(net nn.Module, st runState) error {
 				lo[0]+1, hi[0]+1, lo[1], hi[1], lo[2], hi[2])
 		}
 	}
-	ts := tensors(nn.NamedParameters(net), nn.NamedBuffers(net))
-	if err := d.pg.BroadcastCoalesced(ts, 0, 0); err != nil {
-		return fmt.Errorf("broadcasting rank 0's weights: %w", err)
-	}
-	return nil
-}
-
-// tensors returns the tensors of the lists, in order.
-func tensors(lists ...[]nn.NamedTensor) []*torch.Tensor {
-	var ts []*torch.Tensor
-	for _, l := range lists {
-		for _, nt := range l {
-			ts = append(ts, nt.Tensor)
-		}
-	}
-	return ts
-}
-
-// syncBuffers broadcasts rank 0's buffers (BatchNorm's running statistics),
-// as DDP does before every forward pass with broadcast_buffers=True.
-func (d *dist) syncBuffers(net nn.Module) error {
-	if d == nil {
-		return nil
-	}
-	bufs := nn.NamedBuffers(net)
-	if len(bufs) == 0 {
-		return nil
-	}
-	return d.pg.BroadcastCoalesced(tensors(bufs), 0, 0)
-}
-
-// allReduceGrads replaces the gradient of every parameter that requires
-// one by its mean over the ranks, as DDP's reducer does during the
-// backward pass.
-func (d *dist) allReduceGrads(params []nn.NamedTensor) error {
-	if d == nil {
-		return nil
-	}
-	var grads []*torch.Tensor
-	for _, p := range params {
-		if !p.Tensor.RequiresGrad() {
-			continue // a frozen parameter, which DDP leaves out too
-		}
-		g, err := p.Tensor.Grad()
-		if err != nil {
-			return fmt.Errorf("gradient of %s: %w", p.Name, err)
-		}
-		if g == nil {
-			return fmt.Errorf("parameter %s has no gradient to average (every parameter must take part in the loss)", p.Name)
-		}
-		grads = append(grads, g)
-	}
-	return d.pg.AllReduceMean(grads, 0)
-}
-
-// reduce reduces vals over the ranks with op and returns the result.
-func (d *dist) reduce(vals []float64, op distributed.ReduceOp) ([]float64, error) {
-	var out []float64
-	err := torch.WithScope(func() error {
-		t, err := torch.FromSlice(vals)
-		if err != nil {
-			return err
-		}
-		if d.aux.Type != torch.CPUType {
-			if t, err = t.To(d.aux, false); err != nil {
-				return err
-			}
-		}
-		if err := d.pg.AllReduce(t, op); err != nil {
-			return err
-		}
-		if d.aux.Type != torch.CPUType {
-			if t, err = t.To(torch.CPU, false); err != nil {
-				return err
-			}
-		}
-		out, err = torch.ToSlice[float64](t)
-		return err
-	})
-	return out, err
+	d.ddp, err = distributed.NewDDP(net, d.pg)
+	return err
 }
 
 // anyStop reports whether any rank was asked to stop (its ctx was
@@ -336,15 +227,11 @@ func (d *dist) anyStop(stop bool) (bool, error) {
 	if d == nil {
 		return stop, nil
 	}
-	v := 0.0
-	if stop {
-		v = 1
-	}
-	out, err := d.reduce([]float64{v}, distributed.Max)
+	stop, err := d.pg.Any(stop)
 	if err != nil {
 		return false, fmt.Errorf("agreeing on a stop: %w", err)
 	}
-	return out[0] != 0, nil
+	return stop, nil
 }
 
 // sumStats adds up the ranks' running training sums.
@@ -352,7 +239,7 @@ func (d *dist) sumStats(loss float64, correct, seen int64) (float64, int64, int6
 	if d == nil {
 		return loss, correct, seen, nil
 	}
-	out, err := d.reduce([]float64{loss, float64(correct), float64(seen)}, distributed.Sum)
+	out, err := d.pg.AllReduceFloat64s([]float64{loss, float64(correct), float64(seen)}, distributed.Sum)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("adding up the training statistics: %w", err)
 	}
@@ -371,7 +258,7 @@ func (d *dist) reduceEvaluation(ev *infer.Evaluation) error {
 			vals = append(vals, float64(v))
 		}
 	}
-	out, err := d.reduce(vals, distributed.Sum)
+	out, err := d.pg.AllReduceFloat64s(vals, distributed.Sum)
 	if err != nil {
 		return fmt.Errorf("adding up the test pass: %w", err)
 	}
@@ -385,20 +272,6 @@ func (d *dist) reduceEvaluation(ev *infer.Evaluation) error {
 		}
 	}
 	return nil
-}
-
-// testShard is a rank's share of the test set: every world-th image from
-// its rank on, not padded, so that the shards' sums are the whole set's.
-type testShard struct{ n, world, rank int }
-
-func (s testShard) NumSamples() int { return max(0, (s.n-s.rank+s.world-1)/s.world) }
-
-func (s testShard) Indices(int) []int {
-	out := make([]int, 0, s.NumSamples())
-	for i := s.rank; i < s.n; i += s.world {
-		out = append(out, i)
-	}
-	return out
 }
 
 // progressOut is where a process draws its progress bar and report lines.

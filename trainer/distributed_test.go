@@ -9,28 +9,6 @@ import (
 	"gotrain/torch/optim"
 )
 
-// The test set's shards cover it exactly once, whatever its size.
-func TestTestShard(t *testing.T) {
-	for _, c := range []struct{ n, world int }{{10, 2}, {10, 3}, {2, 3}, {0, 2}, {10000, 7}} {
-		seen := make([]int, c.n)
-		for r := range c.world {
-			s := testShard{n: c.n, world: c.world, rank: r}
-			idx := s.Indices(0)
-			if len(idx) != s.NumSamples() {
-				t.Fatalf("%+v rank %d: %d indices, NumSamples %d", c, r, len(idx), s.NumSamples())
-			}
-			for _, i := range idx {
-				seen[i]++
-			}
-		}
-		for i, k := range seen {
-			if k != 1 {
-				t.Fatalf("%+v: image %d in %d shards", c, i, k)
-			}
-		}
-	}
-}
-
 // A run resumed with another world size restarts an unfinished epoch and
 // places the schedule of its own steps per epoch at that epoch's start.
 func TestRescaleResume(t *testing.T) {

@@ -45,10 +45,8 @@ type run struct {
 	dataWait float64
 	// phases is the time the steps of the current epoch spent in each part.
 	phases stepPhases
-	// dist is the distributed side of the run (nil: one process), and
-	// params the parameters whose gradients it averages.
-	dist   *dist
-	params []nn.NamedTensor
+	// dist is the distributed side of the run (nil: one process).
+	dist *dist
 }
 
 // stepPhases is the wall time that training steps spent in each of their
@@ -77,8 +75,10 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 		// Every rank tests rank 0's weights and buffers on its shard.
-		if err := r.dist.syncBuffers(r.net); err != nil {
-			return nil, fmt.Errorf("epoch %d, before the test pass: %w", r.state.Epoch+1, err)
+		if r.dist != nil {
+			if err := r.dist.ddp.SyncBuffers(); err != nil {
+				return nil, fmt.Errorf("epoch %d, before the test pass: %w", r.state.Epoch+1, err)
+			}
 		}
 		ev, err := infer.Evaluate(r.evalNet(), r.test, r.dev, r.evalOptions())
 		if err != nil {
@@ -290,7 +290,7 @@ func (r *run) step(b *trainBatch, stats *runningStats) error {
 	}
 	r.state.LRs = append(r.state.LRs, r.opt.LR)
 	if r.dist != nil {
-		if err := r.dist.syncBuffers(r.net); err != nil {
+		if err := r.dist.ddp.SyncBuffers(); err != nil {
 			return err
 		}
 		t = lap(&r.phases.sync, t)
@@ -308,7 +308,7 @@ func (r *run) step(b *trainBatch, stats *runningStats) error {
 	}
 	t = lap(&r.phases.backward, t)
 	if r.dist != nil {
-		if err := r.dist.allReduceGrads(r.params); err != nil {
+		if err := r.dist.ddp.AverageGradients(); err != nil {
 			return err
 		}
 		t = lap(&r.phases.sync, t)

@@ -258,7 +258,7 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 		if trainCfg.Sampler, err = dataset.NewDistributedSampler(train.Len(), env.WorldSize, env.Rank, true, int64(cfg.Seed), false); err != nil {
 			return nil, err
 		}
-		testCfg.Sampler = testShard{n: test.Len(), world: env.WorldSize, rank: env.Rank}
+		testCfg.Sampler = dataset.Shard{N: test.Len(), NumReplicas: env.WorldSize, Rank: env.Rank}
 	}
 	pipe := trainPipeline(cfg)
 	trainLoader, err := dataset.NewLoader(train, pipe, trainCfg)
@@ -329,7 +329,7 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 		}
 	}
 	r := &run{cfg: cfg, o: o, log: log, net: net, opt: opt, sched: sched, dev: dev,
-		train: trainLoader, devAug: devAug, test: testLoader, state: st, tb: tb, ema: ema, dist: d, params: nn.NamedParameters(net)}
+		train: trainLoader, devAug: devAug, test: testLoader, state: st, tb: tb, ema: ema, dist: d}
 	// A run killed after its checkpoint but before (or while) the epoch's
 	// other files were written left them a step behind: the checkpoint
 	// holds all they show.

@@ -2,17 +2,18 @@
 // distributed engine, c10d: a TCPStore for the rendezvous, ProcessGroupGloo
 // for CPU tensors and, where libtorch was built with it, ProcessGroupNCCL for
 // CUDA tensors. It mirrors torch.distributed: a Store, a ProcessGroup with
-// AllReduce, Broadcast and Barrier, bucketed gradient averaging in place of
-// DistributedDataParallel's reducer, and the environment torchrun gives
-// each rank (LookupEnv).
+// AllReduce, Broadcast and Barrier, DDP (DistributedDataParallel over a
+// module: the start broadcast, buffer sync and bucketed gradient average),
+// collectives on host values (AllReduceFloat64s, Any, CompareSettings), and
+// the environment torchrun gives each rank (LookupEnv, InitProcessGroup).
 //
 // A typical rank:
 //
 //	env, ok, err := distributed.LookupEnv()   // ok: started by torchrun
-//	store, err := env.NewStore(time.Minute)
-//	pg, err := distributed.NewProcessGroupGloo(store, env.Rank, env.WorldSize, distributed.Options{})
+//	pg, err := distributed.InitProcessGroup("gloo", env, distributed.Options{})
 //	defer pg.Close()
-//	... loss.Backward(); pg.AllReduceMean(grads, distributed.DefaultBucketBytes) ...
+//	ddp, err := distributed.NewDDP(net, pg)
+//	... loss.Backward(); ddp.AverageGradients(); opt.Step() ...
 //
 // # Failures
 //
@@ -51,8 +52,9 @@ import (
 	_ "gotrain/torch" // loads libctorch and checks its ABI first
 )
 
-// abiVersion is the version of torch/csrc/ctorch_dist.h this package was written for.
-const abiVersion = 1
+// abiVersion is the version of torch/csrc/ctorch_dist.h this package was
+// compiled against (CT_DIST_ABI_VERSION, its one copy).
+const abiVersion = C.CT_DIST_ABI_VERSION
 
 func init() {
 	if v := int(C.ct_dist_abi_version()); v != abiVersion {

@@ -138,3 +138,34 @@ func (e Env) NewStore(timeout time.Duration) (*Store, error) {
 	defer base.Close()
 	return NewPrefixStore(fmt.Sprintf("gotrain/attempt_%d", e.RestartCount), base)
 }
+
+// InitProcessGroup forms the process group of the job that env describes,
+// as torch.distributed.init_process_group(backend, init_method="env://")
+// does: over env's store (NewStore), with backend "gloo" or "nccl".
+// opts.Timeout (zero: DefaultTimeout) bounds the rendezvous and every
+// collective. When the ranks span several machines (WorldSize above
+// LocalWorldSize) and neither opts nor GLOO_SOCKET_IFNAME names where to
+// listen, Gloo listens on this machine's hostname, where the others can
+// reach it, rather than on the loopback.
+func InitProcessGroup(backend string, env Env, opts Options) (*ProcessGroup, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	store, err := env.NewStore(opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	if env.WorldSize > env.LocalWorldSize && opts.Hostname == "" && len(opts.Interfaces) == 0 && os.Getenv("GLOO_SOCKET_IFNAME") == "" {
+		if h, err := os.Hostname(); err == nil {
+			opts.Hostname = h
+		}
+	}
+	switch backend {
+	case "gloo":
+		return NewProcessGroupGloo(store, env.Rank, env.WorldSize, opts)
+	case "nccl":
+		return NewProcessGroupNCCL(store, env.Rank, env.WorldSize, opts)
+	}
+	return nil, fmt.Errorf("torch/distributed: unknown backend %q (want gloo or nccl)", backend)
+}

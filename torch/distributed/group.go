@@ -33,6 +33,10 @@ type Options struct {
 	Hostname string
 	// Threads is Gloo's number of worker threads; zero means 2.
 	Threads int
+	// Device is where the collectives on host values (AllReduceFloat64s,
+	// Any, CompareSettings) put their tensor: the CPU (the zero value)
+	// for Gloo; this rank's CUDA device for NCCL.
+	Device torch.Device
 }
 
 // ProcessGroup is a group of ranks that run collectives together: a c10d
@@ -45,6 +49,11 @@ type ProcessGroup struct {
 	size    int
 	timeout time.Duration
 	watch   *watch
+	dev     torch.Device // of the collectives on host values
+	// store is the group's own handle on the store it was formed over,
+	// and compares the number of CompareSettings calls (the keys of each).
+	store    *Store
+	compares int
 }
 
 // RankLostError reports a collective that failed because another rank of
@@ -96,10 +105,14 @@ func NewProcessGroupGloo(store *Store, rank, size int, opts Options) (*ProcessGr
 
 // NewProcessGroupNCCL forms c10d's ProcessGroupNCCL (CUDA tensors) where
 // libtorch has NCCL, else returns ErrNCCLUnavailable; see NewProcessGroupGloo.
-// Only Timeout and, for the group's watch, Hostname of opts apply.
+// Only Timeout, Device (which must be a CUDA device) and, for the group's
+// watch, Hostname of opts apply.
 func NewProcessGroupNCCL(store *Store, rank, size int, opts Options) (*ProcessGroup, error) {
 	if !HasNCCL() {
 		return nil, ErrNCCLUnavailable
+	}
+	if opts.Device.Type != torch.CUDAType {
+		return nil, fmt.Errorf("torch/distributed: an NCCL group needs this rank's CUDA device in Options.Device, not %v", opts.Device)
 	}
 	return newGroup("nccl", store, rank, size, opts)
 }
@@ -134,8 +147,13 @@ func newGroup(backend string, store *Store, rank, size int, opts Options) (*Proc
 		}
 		watchHost = a
 	}
+	own, err := NewPrefixStore("gotrain/group", store)
+	if err != nil {
+		return nil, err
+	}
 	w, err := newWatch(store, rank, size, watchHost, opts.Timeout)
 	if err != nil {
+		own.Close()
 		return nil, err
 	}
 	op := fmt.Sprintf("%s process group, rank %d of %d over %s (timeout %v)", backend, rank, size, store, opts.Timeout)
@@ -156,12 +174,13 @@ func newGroup(backend string, store *Store, rank, size int, opts Options) (*Proc
 	}
 	if err != nil {
 		w.close()
+		own.Close()
 		if e := (*Error)(nil); errors.As(err, &e) && e.Msg == ErrUnavailable.Error() {
 			return nil, ErrUnavailable
 		}
 		return nil, err
 	}
-	return &ProcessGroup{h: h, backend: backend, rank: rank, size: size, timeout: opts.Timeout, watch: w}, nil
+	return &ProcessGroup{h: h, backend: backend, rank: rank, size: size, timeout: opts.Timeout, watch: w, dev: opts.Device, store: own}, nil
 }
 
 // interfaceAddr returns the first IPv4 (else any) address of the interface.
@@ -212,6 +231,7 @@ func (pg *ProcessGroup) Close() error {
 	pg.watch.close()
 	C.ct_pg_free(pg.h)
 	pg.h = nil
+	pg.store.Close()
 	return nil
 }
 

@@ -37,6 +37,10 @@ func runWorker(scenario string) int {
 	switch scenario {
 	case "collectives":
 		return collectives(pg)
+	case "ddp":
+		return ddpScenario(pg)
+	case "mismatch":
+		return mismatchScenario(pg)
 	case "killed":
 		// Both ranks pass a barrier; then the victim waits to be killed
 		// while the other runs collectives until they fail.
