@@ -46,7 +46,8 @@ type Config struct {
 	// TensorBoard is the folder of the run's TensorBoard event files
 	// (tensorboard.go); a relative path is taken within Out, so the
 	// default "tensorboard" is <out>/tensorboard and moves with the run.
-	// "" writes none.
+	// An absolute path is a log folder shared by runs: the events go to
+	// <TensorBoard>/<RunName>. "" writes none.
 	TensorBoard string `json:"tensorboard"`
 	// TensorBoardEvery logs the loss of every N-th training step as
 	// Loss/train_step (0: none).

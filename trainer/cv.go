@@ -181,14 +181,12 @@ func CrossValidate(ctx context.Context, cv CVConfig, o Options) (*CVResult, erro
 	return res, nil
 }
 
-// foldConfig is the configuration of fold k's run: cfg in FoldDir; an
-// absolute TensorBoard folder gets a fold-k folder within it.
+// foldConfig is the configuration of fold k's run: cfg in FoldDir. In an
+// absolute TensorBoard folder the fold's events go to a fold-k folder
+// within it, the fold's run name.
 func foldConfig(cfg Config, k int) Config {
 	fc := cfg
 	fc.Out = FoldDir(cfg.Out, k)
-	if filepath.IsAbs(cfg.TensorBoard) {
-		fc.TensorBoard = FoldDir(cfg.TensorBoard, k)
-	}
 	return fc
 }
 

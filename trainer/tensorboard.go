@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sirupsen/logrus"
+
 	"gotrain/metrics"
 	"gotrain/tensorboard"
 )
@@ -51,31 +53,54 @@ type tbLog struct {
 	every int
 }
 
-// tensorBoardDir returns cfg's event folder, or "" for none.
+// tensorBoardDir returns cfg's event folder, or "" for none. A relative
+// TensorBoard is a folder of the run's own, within Out; an absolute one is
+// a log folder that runs share (`tensorboard --logdir` of it), and the run
+// writes into a subfolder of its own there, named for the run (RunName), as
+// TensorBoard and Lightning lay runs out.
 func tensorBoardDir(cfg Config) string {
-	if cfg.TensorBoard == "" || filepath.IsAbs(cfg.TensorBoard) {
-		return cfg.TensorBoard
+	switch {
+	case cfg.TensorBoard == "":
+		return ""
+	case filepath.IsAbs(cfg.TensorBoard):
+		return filepath.Join(cfg.TensorBoard, RunName(cfg))
 	}
 	return filepath.Join(cfg.Out, cfg.TensorBoard)
+}
+
+// RunName returns the name of cfg's run in a shared TensorBoard folder:
+// the base name of its output folder ("latest" for runs/latest).
+func RunName(cfg Config) string {
+	if abs, err := filepath.Abs(cfg.Out); err == nil {
+		return filepath.Base(abs)
+	}
+	return filepath.Base(cfg.Out)
 }
 
 // openTensorBoard starts the run's event file, and logs its configuration.
 // A run resumed from a checkpoint at step (optimizer steps taken) purges
 // from step+1, as SummaryWriter(purge_step=step+1): the events of the
-// steps after the checkpoint. A new run in a folder that holds event files
-// purges from step 0: it replaces the run that was there, as it replaces
-// its other files.
-func openTensorBoard(cfg Config, step int, resumed bool) (*tbLog, error) {
+// steps after the checkpoint, in its own event folder. A new run purges
+// nothing of a shared folder, as SummaryWriter never purges unless asked:
+// where its subfolder already holds events (another run of the same name),
+// it warns that TensorBoard will show the two as one. In a folder within
+// its Out, whose events are those of the run it replaces (-overwrite), a
+// new run purges from step 0, as it replaces the run's other files.
+func openTensorBoard(cfg Config, step int, resumed bool, log *logrus.Logger) (*tbLog, error) {
 	dir := tensorBoardDir(cfg)
 	if dir == "" {
 		return nil, nil
 	}
 	var opts tensorboard.Options
 	first := int64(0)
-	if resumed {
+	switch {
+	case resumed:
 		first = int64(step) + 1
 		opts = tensorboard.Options{Purge: true, PurgeStep: first}
-	} else if hasEventFiles(dir) {
+	case !hasEventFiles(dir):
+	case filepath.IsAbs(cfg.TensorBoard):
+		log.Warnf("TensorBoard folder %s already holds the events of a run named %q: TensorBoard shows them with this run's as one run (give -out another name, or -tensorboard another folder, to keep them apart)", dir, RunName(cfg))
+	default:
 		opts = tensorboard.Options{Purge: true, PurgeStep: 0}
 	}
 	w, err := tensorboard.NewSummaryWriter(dir, opts)

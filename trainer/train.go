@@ -324,7 +324,7 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 
 	var tb *tbLog // only the main process writes events, as it writes every file
 	if d.isMain() {
-		if tb, err = openTensorBoard(cfg, st.Step, ck != nil); err != nil {
+		if tb, err = openTensorBoard(cfg, st.Step, ck != nil, log); err != nil {
 			return nil, err
 		}
 	}

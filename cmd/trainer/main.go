@@ -244,7 +244,7 @@ func trainFlags(d trainer.Config) []cli.Flag {
 		&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes (quick runs)"},
 		&cli.StringFlag{Name: "resume", Usage: "continue the run in this checkpoint file or output folder (its configuration is reused; only -threads, -workers, -device and -device-augment may be changed)"},
 		&cli.StringFlag{Name: "init-from", Usage: "start from the weights in this state_dict or TorchScript file"},
-		&cli.StringFlag{Name: "tensorboard", Usage: "folder for TensorBoard event files (tensorboard --logdir); off writes none", DefaultText: "<out>/tensorboard"},
+		&cli.StringFlag{Name: "tensorboard", Usage: "TensorBoard log folder (tensorboard --logdir DIR) that runs may share: a run writes into DIR/<run name>, its run name being -out's base name; off writes none", DefaultText: "<out>/tensorboard"},
 		&cli.IntFlag{Name: "tensorboard-every", Value: d.TensorBoardEvery, Usage: "also log the training loss of every N-th step to TensorBoard (0: only per epoch)"},
 		distTimeoutFlag(),
 		&cli.BoolFlag{Name: "overwrite", Usage: "start a new run in an -out folder that holds another run's checkpoint, removing that run's files"},

@@ -338,3 +338,51 @@ func TestTensorBoardOff(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestTensorBoardSharedFolder runs two tiny runs with one -tensorboard
+// folder, as `tensorboard --logdir` of several runs wants: each writes into
+// its own subfolder, named for its -out, and neither hides the other's
+// curves (no purge). A third run whose -out has the first's base name
+// writes into the first's subfolder, warns, and purges nothing of it.
+func TestTensorBoardSharedFolder(t *testing.T) {
+	needArchive(t)
+	needEventReader(t)
+	shared, outs := t.TempDir(), t.TempDir()
+	run := func(out string) string {
+		t.Helper()
+		r := runTrainer(t, "-model", "seed", "-epochs", "1", "-batch-size", "32", "-train-limit", "64", "-test-limit", "50",
+			"-threads", "1", "-workers", "1", "-data", archive, "-out", out, "-tensorboard", shared)
+		if r.code != 0 {
+			t.Fatalf("-out %s: exit %d: %s", out, r.code, r.stderr)
+		}
+		return r.stderr
+	}
+	run(filepath.Join(outs, "a"))
+	run(filepath.Join(outs, "b"))
+	if direct, _ := filepath.Glob(filepath.Join(shared, "events.out.tfevents.*")); len(direct) != 0 {
+		t.Errorf("event files %v directly in the shared folder, want them in each run's subfolder", direct)
+	}
+	// 64 images in batches of 32: the one epoch ends at step 2.
+	for _, name := range []string{"a", "b"} {
+		files := readEventFiles(t, filepath.Join(shared, name))
+		if len(files) != 1 {
+			t.Fatalf("%d event files in %s/%s, want 1", len(files), shared, name)
+		}
+		for _, ev := range files[0].Events {
+			if ev.What == "session_log" {
+				t.Errorf("run %s: a SessionLog %s at step %d: a new run purges nothing", name, ev.SessionLog, ev.Step)
+			}
+		}
+		if got := steps(visible(files)["Loss/train"]); !slices.Equal(got, []int64{2}) {
+			t.Errorf("run %s: Loss/train shown at steps %v, want [2]", name, got)
+		}
+	}
+	stderr := run(filepath.Join(outs, "again", "a"))
+	if !strings.Contains(stderr, filepath.Join(shared, "a")+" already holds the events of a run named") {
+		t.Errorf("a second run named a did not warn that its events join the first's:\n%s", stderr)
+	}
+	files := readEventFiles(t, filepath.Join(shared, "a"))
+	if got := visible(files)["Loss/train"]; len(files) != 2 || len(got) != 2 || got[0].file != 0 || got[1].file != 1 {
+		t.Errorf("run a after a second run of that name: %d files, Loss/train shown from files %v, want both runs' points", len(files), got)
+	}
+}
