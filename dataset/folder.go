@@ -12,8 +12,10 @@ import (
 // and in lexical order, and the names of archives lying directly in root
 // (whether or not they can be opened: that matters only for the one that is
 // chosen). It descends only as deep as the layouts reach (see layout.go),
-// follows symbolic links to files but not to folders, and fails on files or
-// folders inside a train/ or test/ folder that break the class-folder layout.
+// follows symbolic links to files but not to folders (a train/ or test/
+// folder, or a class folder, that is a link to a folder fails, naming the
+// link and its target), and fails on files or folders inside a train/ or
+// test/ folder that break the class-folder layout.
 //
 // A train/ or test/ folder, or a folder inside one, that cannot be read
 // fails the scan: skipping it would silently lose images. Any other folder
@@ -71,6 +73,11 @@ func scanFolder(root string) (entries []*entry, archives []string, skipped, err 
 			}
 			return nil
 		}
+		if d.Type()&fs.ModeSymlink != 0 && dirSplitIndex(parts) >= 0 {
+			if err := linkedFolder(where, p); err != nil {
+				return err
+			}
+		}
 		e, err := classify(name)
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
@@ -103,6 +110,25 @@ func scanFolder(root string) (entries []*entry, archives []string, skipped, err 
 		return nil, nil, nil, err
 	}
 	return entries, archives, skipped, nil
+}
+
+// linkedFolder returns the error for a train/ or test/ folder, or a class
+// folder in one, that is the symbolic link where (p in the resolved tree)
+// to a folder, naming the link and its target; nil when p is not a link to
+// a folder.
+func linkedFolder(where, p string) error {
+	info, err := os.Stat(p)
+	if err != nil || !info.IsDir() {
+		return nil
+	}
+	target, err := os.Readlink(p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(where), target)
+	}
+	return fmt.Errorf("%s is a symbolic link to the folder %s, and links to folders are not followed: put the folder itself there (or link its files one by one)", where, target)
 }
 
 // dirSplitIndex is splitIndex for a folder: the position of a train/test

@@ -227,6 +227,28 @@ func TestLoadImageTreeThroughSymlinks(t *testing.T) {
 	checkTreeSets(t, train, test, 2)
 }
 
+// TestSymlinkedFolderIsNamed checks that a class folder (or a train/
+// folder) that is a symbolic link to a folder, which the scan does not
+// follow, fails with an error naming the link and its target.
+func TestSymlinkedFolderIsNamed(t *testing.T) {
+	for _, moved := range []string{"train/cat", "train"} {
+		t.Run(moved, func(t *testing.T) {
+			dir, elsewhere := t.TempDir(), t.TempDir()
+			writeTree(t, dir, imageTree("", 1))
+			link := filepath.Join(dir, filepath.FromSlash(moved))
+			target := filepath.Join(elsewhere, "moved")
+			if err := os.Rename(link, target); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, link); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := Load(dir, "")
+			mustErr(t, err, link, "symbolic link", target)
+		})
+	}
+}
+
 // unreadableDir creates the folder dir/name with mode 000, or skips the test
 // where that does not keep the process out (as root).
 func unreadableDir(t *testing.T, dir, name string) string {
