@@ -90,27 +90,27 @@ func newDeviceBatches(cfg Config, dev torch.Device, set *dataset.Set, pipe *tran
 // its current batch on: the device's when it makes them, else the loader's
 // (from the start of the epoch; the loop skips those already trained).
 func (r *run) batches(ctx context.Context) iter.Seq2[*trainBatch, error] {
+	if r.devAug != nil {
+		return trainBatches(r.devAug.Epoch(ctx, r.state.Epoch, r.state.Batch), func(b *batched.Batch) trainBatch {
+			return trainBatch{Index: b.Index, N: b.N, dev: b}
+		})
+	}
+	return trainBatches(r.train.Epoch(ctx, r.state.Epoch), func(b *dataset.Batch) trainBatch {
+		return trainBatch{Index: b.Index, N: b.N, cpu: b}
+	})
+}
+
+// trainBatches yields the batches of seq as trainBatches made by wrap,
+// ending at seq's first error.
+func trainBatches[B any](seq iter.Seq2[B, error], wrap func(B) trainBatch) iter.Seq2[*trainBatch, error] {
 	return func(yield func(*trainBatch, error) bool) {
 		var tb trainBatch
-		if r.devAug != nil {
-			for b, err := range r.devAug.Epoch(ctx, r.state.Epoch, r.state.Batch) {
-				if err != nil {
-					yield(nil, err)
-					return
-				}
-				tb = trainBatch{Index: b.Index, N: b.N, dev: b}
-				if !yield(&tb, nil) {
-					return
-				}
-			}
-			return
-		}
-		for b, err := range r.train.Epoch(ctx, r.state.Epoch) {
+		for b, err := range seq {
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			tb = trainBatch{Index: b.Index, N: b.N, cpu: b}
+			tb = wrap(b)
 			if !yield(&tb, nil) {
 				return
 			}
