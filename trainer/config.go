@@ -8,9 +8,23 @@ import (
 	"gotrain/model"
 )
 
-// Config is everything a run depends on. It is saved in every checkpoint,
-// so that a resumed run needs no flags repeated.
+// Config is everything a run depends on, in two parts: Training, what the
+// run computes, and Machine, where and how this machine runs it. A resumed
+// run takes Training from its checkpoint and may change Machine (see
+// Options.Override): that is the whole resume rule. Both parts are saved in
+// every checkpoint as one JSON object (encoding/json flattens embedded
+// structs, so the keys are those of the single struct Config once was), and
+// a resumed run needs no flags repeated.
 type Config struct {
+	Training
+	Machine
+}
+
+// Training is the part of a Config that decides what a run computes: the
+// network, the recipe and its techniques, the seed, the image limits and
+// what is logged. A resumed run keeps it, and with it gives the
+// uninterrupted run's results bit for bit.
+type Training struct {
 	Model          string  `json:"model"`
 	Epochs         int     `json:"epochs"`
 	BatchSize      int     `json:"batch_size"`
@@ -23,34 +37,17 @@ type Config struct {
 	PctStart       float64 `json:"pct_start"`
 	Seed           uint64  `json:"seed"`
 	Augment        bool    `json:"augment"`
-	Data           string  `json:"data"`   // folder or archive; "" means ./data, downloaded if missing
-	Out            string  `json:"out"`    // output folder
-	Device         string  `json:"device"` // auto, cpu, cuda, cuda:N
-	Threads        int     `json:"threads"`
-	Workers        int     `json:"workers"`
-	ChannelsLast   bool    `json:"channels_last"`
-	// DeviceAugment says where training batches are made (deviceaug.go):
-	// "on" uploads the decoded training set to the device once, as uint8,
-	// and augments each batch there with batched tensor ops; "off" augments
-	// on the host in the loader's goroutines; "auto" (or "", as checkpoints
-	// from before it read) is on for CUDA, off for the CPU. The batches are
-	// the same either way, bit for bit, so it may change on resume.
-	DeviceAugment string `json:"device_augment,omitempty"`
 	// Autocast runs the forward passes under CPU autocast (bfloat16
-	// convolutions and matrix products, torch.autocast("cpu")).
+	// convolutions and matrix products, torch.autocast("cpu")): other
+	// numbers, so part of the training, not of the machine.
 	Autocast bool `json:"autocast,omitempty"`
 	// Limits for quick runs and tests: use only N images, spread evenly
 	// over the set (0: all).
 	TrainLimit int `json:"train_limit"`
 	TestLimit  int `json:"test_limit"`
-	// TensorBoard is the folder of the run's TensorBoard event files
-	// (tensorboard.go); a relative path is taken within Out, so the
-	// default "tensorboard" is <out>/tensorboard and moves with the run.
-	// An absolute path is a log folder shared by runs: the events go to
-	// <TensorBoard>/<RunName>. "" writes none.
-	TensorBoard string `json:"tensorboard"`
 	// TensorBoardEvery logs the loss of every N-th training step as
-	// Loss/train_step (0: none).
+	// Loss/train_step (0: none). It changes what the event files hold,
+	// so a resumed run keeps it (the folder they go to is the machine's).
 	TensorBoardEvery int `json:"tensorboard_every"`
 
 	// The training techniques of recipe.go; a field left empty (a
@@ -58,29 +55,68 @@ type Config struct {
 	Techniques
 }
 
+// Machine is the part of a Config that says where and how this machine
+// runs the training; a resumed run may change each field:
+//
+//   - Data is where this machine has the data set (it must be the same data).
+//   - Out is the run's folder: a resumed run continues wherever its
+//     checkpoint now is.
+//   - Device, Threads and Workers are the hardware and how much of it the
+//     run uses. On another device, or with other thread counts, the
+//     results may differ in the last bits, as on another machine.
+//   - ChannelsLast is the input memory layout, whose best value (and
+//     default) follows the device; like the device it may change the
+//     last bits, not the computation.
+//   - DeviceAugment is where training batches are made: the same batches
+//     either way, bit for bit.
+//   - TensorBoard is where the event files go.
+type Machine struct {
+	Data         string `json:"data"`   // folder or archive; "" means ./data, downloaded if missing
+	Out          string `json:"out"`    // output folder
+	Device       string `json:"device"` // auto, cpu, cuda, cuda:N
+	Threads      int    `json:"threads"`
+	Workers      int    `json:"workers"`
+	ChannelsLast bool   `json:"channels_last"`
+	// DeviceAugment says where training batches are made (deviceaug.go):
+	// "on" uploads the decoded training set to the device once, as uint8,
+	// and augments each batch there with batched tensor ops; "off" augments
+	// on the host in the loader's goroutines; "auto" (or "", as checkpoints
+	// from before it read) is on for CUDA, off for the CPU.
+	DeviceAugment string `json:"device_augment,omitempty"`
+	// TensorBoard is the folder of the run's TensorBoard event files
+	// (tensorboard.go); a relative path is taken within Out, so the
+	// default "tensorboard" is <out>/tensorboard and moves with the run.
+	// An absolute path is a log folder shared by runs: the events go to
+	// <TensorBoard>/<RunName>. "" writes none.
+	TensorBoard string `json:"tensorboard"`
+}
+
 // DefaultConfig returns the seed project's recipe.
 func DefaultConfig() Config {
 	return Config{
-		Model:         model.Default,
-		Epochs:        20,
-		BatchSize:     128,
-		LR:            0.05,
-		Momentum:      0.9,
-		CycleMomentum: true,
-		WeightDecay:   5e-4,
-		Dropout:       0.05,
-		PctStart:      0.3,
-		Seed:          1,
-		Augment:       true,
-		Out:           "runs/latest",
-		Device:        "auto",
-		Threads:       runtime.NumCPU(),
-		Workers:       runtime.NumCPU(),
-		DeviceAugment: "auto",
-
-		TensorBoard:      "tensorboard",
-		TensorBoardEvery: 50,
-		Techniques:       seedTechniques(),
+		Training: Training{
+			Model:            model.Default,
+			Epochs:           20,
+			BatchSize:        128,
+			LR:               0.05,
+			Momentum:         0.9,
+			CycleMomentum:    true,
+			WeightDecay:      5e-4,
+			Dropout:          0.05,
+			PctStart:         0.3,
+			Seed:             1,
+			Augment:          true,
+			TensorBoardEvery: 50,
+			Techniques:       seedTechniques(),
+		},
+		Machine: Machine{
+			Out:           "runs/latest",
+			Device:        "auto",
+			Threads:       runtime.NumCPU(),
+			Workers:       runtime.NumCPU(),
+			DeviceAugment: "auto",
+			TensorBoard:   "tensorboard",
+		},
 	}
 }
 

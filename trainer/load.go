@@ -50,7 +50,7 @@ func LoadNet(path, name string, log *logrus.Logger) (*model.Net, error) {
 // LoadTestSet reads the test split from a data location as a run does
 // (empty means ./data, downloaded if missing), keeping limit images (0: all).
 func LoadTestSet(ctx context.Context, data string, limitN, workers int, log *logrus.Logger) (*dataset.Set, error) {
-	cfg := Config{Data: data, Workers: workers, TestLimit: limitN}
+	cfg := Config{Training: Training{TestLimit: limitN}, Machine: Machine{Data: data, Workers: workers}}
 	_, test, err := loadData(ctx, cfg, log, dataset.WithTestOnly())
 	return test, err
 }

@@ -173,7 +173,7 @@ func TestWeightsFromCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, CheckpointFile)
-	if err := saveCheckpoint(path, net, opt, sched, runState{Config: Config{Model: "seed"}}); err != nil {
+	if err := saveCheckpoint(path, net, opt, sched, runState{Config: Config{Training: Training{Model: "seed"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if k, err := ptfile.DetectFile(path); err != nil || k != ptfile.Checkpoint {

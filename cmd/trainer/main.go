@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -195,13 +194,6 @@ func newApp(log *logrus.Logger, stop *stopper) *cli.App {
 // onUsageError marks cli's flag parsing errors as usage errors (exit 2).
 func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 
-func logFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn, error"},
-		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
-	}
-}
-
 func setupLog(c *cli.Context, log *logrus.Logger) error {
 	lvl, err := logrus.ParseLevel(c.String("log-level"))
 	if err != nil {
@@ -219,72 +211,6 @@ func setupLog(c *cli.Context, log *logrus.Logger) error {
 	return nil
 }
 
-func trainFlags(d trainer.Config) []cli.Flag {
-	return []cli.Flag{
-		&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "number of epochs"},
-		&cli.Float64Flag{Name: "lr", Value: d.LR, Usage: "maximum learning rate of OneCycleLR (max_lr)"},
-		&cli.IntFlag{Name: "batch-size", Value: d.BatchSize, Usage: "images per training batch"},
-		&cli.Float64Flag{Name: "momentum", Value: d.Momentum, Usage: "SGD momentum (replaced each step by OneCycleLR's 0.95..0.85 cycle unless -cycle-momentum=false)"},
-		&cli.BoolFlag{Name: "cycle-momentum", Value: d.CycleMomentum, Usage: "let OneCycleLR cycle the momentum, as PyTorch does by default"},
-		&cli.Float64Flag{Name: "weight-decay", Value: d.WeightDecay, Usage: "SGD weight decay (L2)"},
-		&cli.Float64Flag{Name: "dropout", Value: d.Dropout, Usage: "dropout probability before the classifier"},
-		&cli.Float64Flag{Name: "label-smoothing", Value: d.LabelSmoothing, Usage: "label smoothing of the training loss (test loss is plain cross-entropy)"},
-		&cli.StringFlag{Name: "model", Value: d.Model, Usage: "network: " + modelList()},
-		&cli.StringFlag{Name: "data", Usage: "CIFAR-10 folder or archive (default ./data, downloaded if missing)"},
-		&cli.StringFlag{Name: "out", Value: d.Out, Usage: "output folder for checkpoints, metrics, plots and weights"},
-		&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "random seed (weights, shuffling, augmentation, dropout)"},
-		&cli.BoolFlag{Name: "augment", Value: d.Augment, Usage: "apply the seed's augmentations to training images"},
-		&cli.StringFlag{Name: "device", Value: d.Device, Usage: "auto, cpu, cuda or cuda:N"},
-		threadsFlag(),
-		workersFlag(),
-		&cli.BoolFlag{Name: "channels-last", Usage: "feed images in NHWC memory layout", DefaultText: "on for the CPU, where oneDNN's convolutions run faster with it; off for CUDA"},
-		&cli.StringFlag{Name: "device-augment", Value: d.DeviceAugment, Usage: "make the training batches on the device: the training set uploaded once as uint8, each batch augmented there with batched tensor ops, the same batches as the host loader's bit for bit; auto, on or off (auto: on for CUDA, off for the CPU)"},
-		&cli.BoolFlag{Name: "autocast", Usage: "run convolutions and matrix products in bfloat16 on the CPU (torch.autocast): faster where the CPU has bfloat16 instructions (AVX512-BF16, AMX), expected to be slower where it has not"},
-		&cli.IntFlag{Name: "train-limit", Usage: "use only N training images, spread over the classes (quick runs)"},
-		&cli.IntFlag{Name: "test-limit", Usage: "use only N test images, spread over the classes (quick runs)"},
-		&cli.StringFlag{Name: "resume", Usage: "continue the run in this checkpoint file or output folder (its configuration is reused; only -threads, -workers, -device and -device-augment may be changed)"},
-		&cli.StringFlag{Name: "init-from", Usage: "start from the weights in this state_dict or TorchScript file"},
-		&cli.StringFlag{Name: "tensorboard", Usage: "TensorBoard log folder (tensorboard --logdir DIR) that runs may share: a run writes into DIR/<run name>, its run name being -out's base name; off writes none", DefaultText: "<out>/tensorboard"},
-		&cli.IntFlag{Name: "tensorboard-every", Value: d.TensorBoardEvery, Usage: "also log the training loss of every N-th step to TensorBoard (0: only per epoch)"},
-		distTimeoutFlag(),
-		&cli.BoolFlag{Name: "overwrite", Usage: "start a new run in an -out folder that holds another run's checkpoint, removing that run's files"},
-	}
-}
-
-// threadsFlag and workersFlag are every command's -threads and -workers;
-// left unset, they take the device's defaults (torch.DeviceDefaultsFor).
-func threadsFlag() cli.Flag {
-	return &cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads",
-		DefaultText: fmt.Sprintf("all %d CPUs on the CPU, 2 on CUDA", trainer.DefaultConfig().Threads)}
-}
-
-func workersFlag() cli.Flag {
-	return &cli.IntFlag{Name: "workers", Usage: "data loader goroutines",
-		DefaultText: fmt.Sprintf("all %d CPUs on the CPU, at most 8 on CUDA", trainer.DefaultConfig().Workers)}
-}
-
-// resumeFlags are the flags a resumed run takes: its checkpoint holds the
-// rest of its configuration.
-var resumeFlags = []string{"resume", "threads", "workers", "device", "device-augment", "dist-timeout", "log-level", "log-format"}
-
-// checkResumeFlags refuses the flags among a command's flags that were
-// given but that a resumed run would ignore, and bad values of those it
-// takes. what names the resumed thing in the message: "run" or
-// "cross-validation".
-func checkResumeFlags(c *cli.Context, flags []cli.Flag, what string, cfg trainer.Config) error {
-	for _, f := range flags {
-		name := f.Names()[0]
-		if c.IsSet(name) && !slices.Contains(resumeFlags, name) {
-			return usagef("-%s cannot be changed on -resume: a resumed %s keeps its checkpoint's settings (it takes only -%s)",
-				name, what, strings.Join(resumeFlags[1:], ", -"))
-		}
-	}
-	if cfg.Threads < 1 || cfg.Workers < 1 {
-		return usagef("threads and workers must be at least 1, got %d and %d", cfg.Threads, cfg.Workers)
-	}
-	return nil
-}
-
 // intOr returns the int flag name's value if it was given, else def.
 func intOr(c *cli.Context, name string, def int) int {
 	if c.IsSet(name) {
@@ -293,34 +219,17 @@ func intOr(c *cli.Context, name string, def int) int {
 	return def
 }
 
-func configFrom(c *cli.Context) trainer.Config {
-	// Threads, workers and layout default by device (torch.DeviceDefaultsFor).
-	d := rankDefaults(torch.DeviceDefaultsFor(c.String("device")), c.String("device"))
-	threads, workers := intOr(c, "threads", d.Threads), intOr(c, "workers", d.Workers)
-	channelsLast := d.ChannelsLast
-	if c.IsSet("channels-last") {
-		channelsLast = c.Bool("channels-last")
-	}
-	return trainer.Config{
-		Model: c.String("model"), Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"),
-		LR: c.Float64("lr"), Momentum: c.Float64("momentum"), CycleMomentum: c.Bool("cycle-momentum"),
-		WeightDecay: c.Float64("weight-decay"), Dropout: c.Float64("dropout"),
-		LabelSmoothing: c.Float64("label-smoothing"), PctStart: trainer.DefaultConfig().PctStart,
-		Seed: c.Uint64("seed"), Augment: c.Bool("augment"), Data: c.String("data"), Out: c.String("out"),
-		Device: c.String("device"), Threads: threads, Workers: workers,
-		ChannelsLast: channelsLast, DeviceAugment: c.String("device-augment"), Autocast: c.Bool("autocast"), TrainLimit: c.Int("train-limit"), TestLimit: c.Int("test-limit"),
-		TensorBoard: tensorBoardFrom(c), TensorBoardEvery: c.Int("tensorboard-every"),
-	}
-}
-
 func trainAction(c *cli.Context, log *logrus.Logger) error {
 	if c.NArg() > 0 {
-		return usagef("unexpected argument %q (sub-commands: evaluate, predict, summary, export, ensemble)", c.Args().First())
+		var names []string
+		for _, cmd := range c.App.VisibleCommands() {
+			if cmd.Name != "help" {
+				names = append(names, cmd.Name)
+			}
+		}
+		return usagef("unexpected argument %q (sub-commands: %s)", c.Args().First(), strings.Join(names, ", "))
 	}
 	cfg := configFrom(c)
-	if err := applyRecipe(c, &cfg); err != nil {
-		return err
-	}
 	// A misspelt device is a bad flag; CUDA missing is found by the run.
 	if _, err := torch.ResolveDevice(cfg.Device); errors.Is(err, torch.ErrBadDevice) {
 		return usageError{err}
@@ -343,26 +252,4 @@ func trainAction(c *cli.Context, log *logrus.Logger) error {
 	}
 	log.Infof("done: best test accuracy %.2f%%; outputs in %s", res.BestAcc, res.OutDir)
 	return nil
-}
-
-// resumeOverride returns the trainer.Options.Override of a resumed run:
-// the settings of the machine, not of the recipe, given as flags (cfg)
-// replace the checkpoint's; on another device the results are no longer
-// bit-exact. With shared set (ranks sharing one machine), threads and
-// workers are always this run's.
-func resumeOverride(c *cli.Context, cfg trainer.Config, shared bool) func(*trainer.Config) {
-	return func(r *trainer.Config) {
-		if c.IsSet("threads") || shared {
-			r.Threads = cfg.Threads
-		}
-		if c.IsSet("workers") || shared {
-			r.Workers = cfg.Workers
-		}
-		if c.IsSet("device") {
-			r.Device = cfg.Device
-		}
-		if c.IsSet("device-augment") {
-			r.DeviceAugment = cfg.DeviceAugment
-		}
-	}
 }

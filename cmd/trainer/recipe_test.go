@@ -28,7 +28,7 @@ func parseTrain(t *testing.T, args ...string) (trainer.Config, error) {
 		Flags: append(trainFlags(trainer.DefaultConfig()), techniqueFlags(trainer.DefaultConfig())...),
 		Action: func(c *cli.Context) error {
 			cfg = configFrom(c)
-			aerr = applyRecipe(c, &cfg)
+			aerr = cfg.Validate()
 			return nil
 		},
 	}
