@@ -53,12 +53,12 @@ type tbLog struct {
 	every int
 }
 
-// tensorBoardDir returns cfg's event folder, or "" for none. A relative
+// TensorBoardDir returns cfg's event folder, or "" for none. A relative
 // TensorBoard is a folder of the run's own, within Out; an absolute one is
 // a log folder that runs share (`tensorboard --logdir` of it), and the run
 // writes into a subfolder of its own there, named for the run (RunName), as
 // TensorBoard and Lightning lay runs out.
-func tensorBoardDir(cfg Config) string {
+func TensorBoardDir(cfg Config) string {
 	switch {
 	case cfg.TensorBoard == "":
 		return ""
@@ -87,7 +87,7 @@ func RunName(cfg Config) string {
 // its Out, whose events are those of the run it replaces (-overwrite), a
 // new run purges from step 0, as it replaces the run's other files.
 func openTensorBoard(cfg Config, step int, resumed bool, log *logrus.Logger) (*tbLog, error) {
-	dir := tensorBoardDir(cfg)
+	dir := TensorBoardDir(cfg)
 	if dir == "" {
 		return nil, nil
 	}

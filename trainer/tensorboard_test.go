@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -23,8 +24,26 @@ func TestTensorBoardDir(t *testing.T) {
 	} {
 		cfg := DefaultConfig()
 		cfg.Out, cfg.TensorBoard = c.out, c.tb
-		if got := tensorBoardDir(cfg); got != c.want {
+		if got := TensorBoardDir(cfg); got != c.want {
 			t.Errorf("-out %q -tensorboard %q: events in %q, want %q", c.out, c.tb, got, c.want)
+		}
+	}
+}
+
+func TestConfigMarkdown(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Data = "a|b.tar.gz"
+	text, err := configMarkdown(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	if lines[0] != "| setting | value |" || lines[1] != "|---|---|" || lines[2] != "| model | "+cfg.Model+" |" {
+		t.Errorf("table starts:\n%s", strings.Join(lines[:3], "\n"))
+	}
+	for _, want := range []string{"| epochs | 20 |", "| lr | 0.05 |", `| data | a\|b.tar.gz |`, "| augment | true |", "| tensorboard | tensorboard |"} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("table lacks %q:\n%s", want, text)
 		}
 	}
 }

@@ -69,9 +69,9 @@ type Options struct {
 	// (threads, loader workers, device) when resuming on another machine.
 	Override func(*Config)
 
-	// sets, if set, gives the run its training and test sets instead of
+	// Sets, if set, gives the run its training and test sets instead of
 	// the data location of its Config (a cross-validation fold).
-	sets func() (train, test *dataset.Set)
+	Sets func() (train, test *dataset.Set)
 
 	// DistTimeout bounds the rendezvous and every collective of a
 	// distributed run (a process started by torchrun); zero means
@@ -79,22 +79,28 @@ type Options struct {
 	DistTimeout time.Duration
 }
 
-// loadSets returns the run's training and test sets. If ctx is cancelled
-// while the data set is read it returns at once with ctx's cause:
-// decoding an archive takes a while and cannot be stopped, and nothing is
-// lost by leaving it.
+// loadSets returns the run's training and test sets: o.Sets's, or
+// LoadData's.
 func (o Options) loadSets(ctx context.Context, cfg Config) (train, test *dataset.Set, err error) {
-	if o.sets != nil {
-		train, test = o.sets()
+	if o.Sets != nil {
+		train, test = o.Sets()
 		return train, test, nil
 	}
+	return LoadData(ctx, cfg, o.Log)
+}
+
+// LoadData reads cfg's training and test sets as a run does (loadData).
+// If ctx is cancelled while the data set is read it returns at once with
+// ctx's cause: decoding an archive takes a while and cannot be stopped,
+// and nothing is lost by leaving it.
+func LoadData(ctx context.Context, cfg Config, log *logrus.Logger) (train, test *dataset.Set, err error) {
 	type sets struct {
 		train, test *dataset.Set
 		err         error
 	}
 	done := make(chan sets, 1)
 	go func() {
-		train, test, err := loadData(ctx, cfg, o.Log)
+		train, test, err := loadData(ctx, cfg, log)
 		done <- sets{train, test, err}
 	}()
 	select {
@@ -251,7 +257,7 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 	defer opt.Free()
 
 	trainCfg := dataset.LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, Workers: cfg.Workers}
-	testCfg := dataset.LoaderConfig{BatchSize: evalBatch(cfg.BatchSize, dev), Workers: cfg.Workers}
+	testCfg := dataset.LoaderConfig{BatchSize: EvalBatchSize(cfg.BatchSize, dev), Workers: cfg.Workers}
 	if d != nil {
 		// DistributedSampler(shuffle=True, seed=cfg.Seed, drop_last=False),
 		// as PyTorch's DDP scripts use it; the test set is split unpadded.
@@ -345,13 +351,14 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 	return res, err
 }
 
-// evalBatch is the batch size of test passes. On the CPU it is the
+// EvalBatchSize is the batch size of test passes for the training batch
+// size train. On the CPU it is the
 // training batch size, as larger batches were slower per image there
 // (oneDNN working sets that outgrow the caches). On a GPU it is 500, a
 // divisor of CIFAR-10's 10,000 test images: every batch has the same shape
 // (one cuDNN algorithm search) and a pass queues 20 rounds of kernels
 // instead of 79.
-func evalBatch(train int, dev torch.Device) int {
+func EvalBatchSize(train int, dev torch.Device) int {
 	if dev.Type == torch.CUDAType {
 		return 500
 	}

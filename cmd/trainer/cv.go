@@ -9,6 +9,7 @@ import (
 
 	"gotrain/internal/progress"
 	"gotrain/trainer"
+	"gotrain/trainer/cv"
 )
 
 // tensorBoardFrom returns trainer.Config's TensorBoard for the flags: the
@@ -76,7 +77,7 @@ func cvAction(c *cli.Context, log *logrus.Logger) error {
 	} else if err := checkResumeFlags(c, c.Command.Flags, "cross-validation", cfg); err != nil {
 		return err
 	}
-	res, err := trainer.CrossValidate(c.Context, trainer.CVConfig{Folds: c.Int("folds"), Config: cfg}, trainer.Options{
+	res, err := cv.Run(c.Context, cv.Config{Folds: c.Int("folds"), Config: cfg}, trainer.Options{
 		Log: log, Progress: os.Stdout, IsTerminal: progress.IsTerminal(os.Stdout), Resume: resume,
 		Override: resumeOverride(c, cfg, false),
 	})

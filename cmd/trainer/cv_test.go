@@ -18,6 +18,7 @@ import (
 	"gotrain/internal/testenv"
 	"gotrain/metrics"
 	"gotrain/trainer"
+	"gotrain/trainer/cv"
 )
 
 // TestCrossValidation runs a 5-fold cross-validation of 250 training
@@ -42,7 +43,7 @@ func TestCrossValidation(t *testing.T) {
 	if !strings.Contains(r.stdout, "mean ± std") || !strings.Contains(r.stdout, "sample (ddof=1)") {
 		t.Errorf("no table of results:\n%s", r.stdout)
 	}
-	first := readCVCSV(t, filepath.Join(out, trainer.CVCSVFile))
+	first := readCVCSV(t, filepath.Join(out, cv.CSVFile))
 	if len(first) != 5+3 {
 		t.Fatalf("cv.csv has %d lines, want a header, 5 folds, mean and std", len(first))
 	}
@@ -52,7 +53,7 @@ func TestCrossValidation(t *testing.T) {
 		if row[0] != strconv.Itoa(k) || row[1] != "200" || row[2] != "50" {
 			t.Errorf("cv.csv fold %d: %v", k, row)
 		}
-		dir := trainer.FoldDir(out, k)
+		dir := cv.FoldDir(out, k)
 		hist, err := metrics.ReadJSON(filepath.Join(dir, trainer.MetricsJSONFile))
 		if err != nil {
 			t.Fatal(err)
@@ -86,7 +87,7 @@ func TestCrossValidation(t *testing.T) {
 		}
 		StdKind string `json:"std_kind"`
 	}
-	b, _ := os.ReadFile(filepath.Join(out, trainer.CVJSONFile))
+	b, _ := os.ReadFile(filepath.Join(out, cv.JSONFile))
 	if err := json.Unmarshal(b, &js); err != nil || len(js.Folds) != 5 || js.Folds[4].TestAcc != test[4] || js.StdKind != "sample (ddof=1)" {
 		t.Errorf("cv.json (%v): %s", err, b)
 	}
@@ -94,12 +95,12 @@ func TestCrossValidation(t *testing.T) {
 	t.Run("Resume", func(t *testing.T) {
 		weights := map[int][]byte{}
 		for _, k := range []int{4, 5} {
-			weights[k], _ = os.ReadFile(filepath.Join(trainer.FoldDir(out, k), trainer.StateDictFile))
+			weights[k], _ = os.ReadFile(filepath.Join(cv.FoldDir(out, k), trainer.StateDictFile))
 		}
 		kept := map[string]time.Time{}
 		for k := 1; k <= 3; k++ {
 			for _, f := range []string{trainer.CheckpointFile, trainer.MetricsJSONFile, trainer.StateDictFile} {
-				p := filepath.Join(trainer.FoldDir(out, k), f)
+				p := filepath.Join(cv.FoldDir(out, k), f)
 				st, err := os.Stat(p)
 				if err != nil {
 					t.Fatal(err)
@@ -108,8 +109,8 @@ func TestCrossValidation(t *testing.T) {
 			}
 		}
 		for _, p := range []string{
-			filepath.Join(trainer.FoldDir(out, 4), trainer.StateDictFile), filepath.Join(trainer.FoldDir(out, 4), trainer.TorchScriptFile),
-			trainer.FoldDir(out, 5), filepath.Join(tb, "fold-5"), filepath.Join(out, trainer.CVCSVFile), filepath.Join(out, trainer.CVJSONFile),
+			filepath.Join(cv.FoldDir(out, 4), trainer.StateDictFile), filepath.Join(cv.FoldDir(out, 4), trainer.TorchScriptFile),
+			cv.FoldDir(out, 5), filepath.Join(tb, "fold-5"), filepath.Join(out, cv.CSVFile), filepath.Join(out, cv.JSONFile),
 		} {
 			if err := os.RemoveAll(p); err != nil {
 				t.Fatal(err)
@@ -130,11 +131,11 @@ func TestCrossValidation(t *testing.T) {
 			}
 		}
 		for k, w := range weights {
-			if b, err := os.ReadFile(filepath.Join(trainer.FoldDir(out, k), trainer.StateDictFile)); err != nil || !bytes.Equal(b, w) {
+			if b, err := os.ReadFile(filepath.Join(cv.FoldDir(out, k), trainer.StateDictFile)); err != nil || !bytes.Equal(b, w) {
 				t.Errorf("fold %d: final weights differ from the uninterrupted run's (%v)", k, err)
 			}
 		}
-		if again := readCVCSV(t, filepath.Join(out, trainer.CVCSVFile)); fmt.Sprint(again) != fmt.Sprint(first) {
+		if again := readCVCSV(t, filepath.Join(out, cv.CSVFile)); fmt.Sprint(again) != fmt.Sprint(first) {
 			t.Errorf("cv.csv after the resume:\n%v\nuninterrupted:\n%v", again, first)
 		}
 	})
@@ -149,7 +150,7 @@ func TestCrossValidation(t *testing.T) {
 			{[]string{"cv", "-resume", out, "-folds", "3"}, 2, "-folds cannot be changed on -resume"},
 			{[]string{"cv", "-folds", "1", "-out", t.TempDir()}, 2, "-folds must be at least 2"},
 			{append(args[:len(args):len(args)], "-seed", "6"), 1, "holds a cross-validation already"},
-			{[]string{"cv", "-resume", t.TempDir()}, 1, trainer.CVConfigFile},
+			{[]string{"cv", "-resume", t.TempDir()}, 1, cv.ConfigFile},
 		} {
 			r := runTrainer(t, c.args...)
 			if r.code != c.code || !strings.Contains(r.stderr, c.want) {

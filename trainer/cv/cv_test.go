@@ -1,4 +1,4 @@
-package trainer
+package cv
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"gotrain/trainer"
 )
 
 func TestMeanStd(t *testing.T) {
@@ -30,8 +32,8 @@ func TestMeanStd(t *testing.T) {
 
 // cvExample is a hand-made result of two folds: the accuracies 24 and 26
 // have mean 25 and sample deviation sqrt(2); 22 and 20 mean 21, sqrt(2).
-func cvExample() *CVResult {
-	r := &CVResult{Folds: []FoldResult{
+func cvExample() *Result {
+	r := &Result{Folds: []FoldResult{
 		{Fold: 1, TrainImages: 200, ValImages: 50, ValAcc: 24, TestAcc: 22},
 		{Fold: 2, TrainImages: 200, ValImages: 50, ValAcc: 26, TestAcc: 20},
 	}}
@@ -41,11 +43,11 @@ func cvExample() *CVResult {
 
 func TestCVTable(t *testing.T) {
 	r := cvExample()
-	if r.Mean != (CVStats{25, 21}) || r.Std != (CVStats{math.Sqrt2, math.Sqrt2}) || r.StdKind != "sample (ddof=1)" {
+	if r.Mean != (Stats{25, 21}) || r.Std != (Stats{math.Sqrt2, math.Sqrt2}) || r.StdKind != "sample (ddof=1)" {
 		t.Fatalf("summary: mean %+v, std %+v (%s)", r.Mean, r.Std, r.StdKind)
 	}
-	path := filepath.Join(t.TempDir(), CVCSVFile)
-	if err := WriteCVCSV(path, r); err != nil {
+	path := filepath.Join(t.TempDir(), CSVFile)
+	if err := WriteResultCSV(path, r); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)
@@ -84,8 +86,8 @@ func TestCVTable(t *testing.T) {
 	}
 
 	// cv.json: the same numbers under snake_case keys.
-	jpath := filepath.Join(t.TempDir(), CVJSONFile)
-	if err := writeJSONFile(jpath, r); err != nil {
+	jpath := filepath.Join(t.TempDir(), JSONFile)
+	if err := WriteResultJSON(jpath, r); err != nil {
 		t.Fatal(err)
 	}
 	var got map[string]any
@@ -100,36 +102,18 @@ func TestCVTable(t *testing.T) {
 }
 
 func TestFoldConfig(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := trainer.DefaultConfig()
 	cfg.Out = "runs/cv"
 	fc := foldConfig(cfg, 3)
-	if fc.Out != filepath.Join("runs", "cv", "fold-3") || tensorBoardDir(fc) != filepath.Join("runs", "cv", "fold-3", "tensorboard") {
-		t.Errorf("fold 3: out %s, events in %s", fc.Out, tensorBoardDir(fc))
+	if fc.Out != filepath.Join("runs", "cv", "fold-3") || trainer.TensorBoardDir(fc) != filepath.Join("runs", "cv", "fold-3", "tensorboard") {
+		t.Errorf("fold 3: out %s, events in %s", fc.Out, trainer.TensorBoardDir(fc))
 	}
 	cfg.TensorBoard = "/tb/cv"
-	if fc := foldConfig(cfg, 2); tensorBoardDir(fc) != "/tb/cv/fold-2" {
-		t.Errorf("fold 2 with -tensorboard /tb/cv: events in %s", tensorBoardDir(fc))
+	if fc := foldConfig(cfg, 2); trainer.TensorBoardDir(fc) != "/tb/cv/fold-2" {
+		t.Errorf("fold 2 with -tensorboard /tb/cv: events in %s", trainer.TensorBoardDir(fc))
 	}
 	cfg.TensorBoard = ""
-	if fc := foldConfig(cfg, 2); tensorBoardDir(fc) != "" {
-		t.Errorf("fold 2 with TensorBoard off: events in %q", tensorBoardDir(fc))
-	}
-}
-
-func TestConfigMarkdown(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Data = "a|b.tar.gz"
-	text, err := configMarkdown(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
-	if lines[0] != "| setting | value |" || lines[1] != "|---|---|" || lines[2] != "| model | "+cfg.Model+" |" {
-		t.Errorf("table starts:\n%s", strings.Join(lines[:3], "\n"))
-	}
-	for _, want := range []string{"| epochs | 20 |", "| lr | 0.05 |", `| data | a\|b.tar.gz |`, "| augment | true |", "| tensorboard | tensorboard |"} {
-		if !strings.Contains(text, want+"\n") {
-			t.Errorf("table lacks %q:\n%s", want, text)
-		}
+	if fc := foldConfig(cfg, 2); trainer.TensorBoardDir(fc) != "" {
+		t.Errorf("fold 2 with TensorBoard off: events in %q", trainer.TensorBoardDir(fc))
 	}
 }
