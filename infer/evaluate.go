@@ -1,6 +1,8 @@
 // Package infer runs networks forward on data without training them: the
 // test pass (Evaluate), used by the training loop after every epoch and by
-// the evaluate command, and the classification of image files (Predict).
+// the evaluate command, the test pass of an ensemble and of each of its
+// members at once (EvaluateEnsemble), and the classification of image
+// files (Predict).
 // It also holds the two steps a training step shares with a test pass:
 // a loader batch to tensors (BatchTensors) and the forward pass with its
 // loss (ForwardLoss).
@@ -46,14 +48,33 @@ func (e *Evaluation) ClassAccuracy() []float64 {
 // accuracy and confusion matrix. It leaves m in training mode, for the
 // training loop that calls it after every epoch.
 func Evaluate(m nn.Module, loader *dataset.Loader, dev torch.Device, o EvalOptions) (*Evaluation, error) {
+	evs, err := pass(m, loader, 1, func(b *dataset.Batch) (logits, losses []*torch.Tensor, err error) {
+		l, loss, err := evalBatch(m, b, dev, o)
+		return []*torch.Tensor{l}, []*torch.Tensor{loss}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return evs[0], nil
+}
+
+// pass is a test pass of n outcomes at once: it runs batch, under
+// NoGrad with m in evaluation mode, on every batch of the loader, each in
+// its own scope, and accumulates for outcome i the summed loss losses[i]
+// (a scalar) and the argmax of logits[i] against the batch's labels. It
+// leaves m in training mode.
+func pass(m nn.Module, loader *dataset.Loader, n int, batch func(*dataset.Batch) (logits, losses []*torch.Tensor, err error)) ([]*Evaluation, error) {
 	start := time.Now()
 	nn.SetTraining(m, false)
 	defer nn.SetTraining(m, true)
-	res := &Evaluation{Confusion: make([][]int, len(dataset.Classes))}
-	for i := range res.Confusion {
-		res.Confusion[i] = make([]int, len(dataset.Classes))
+	evs := make([]*Evaluation, n)
+	lossSums := make([]float64, n)
+	for i := range evs {
+		evs[i] = &Evaluation{Confusion: make([][]int, len(dataset.Classes))}
+		for c := range evs[i].Confusion {
+			evs[i].Confusion[c] = make([]int, len(dataset.Classes))
+		}
 	}
-	var lossSum float64
 	err := torch.NoGrad(func() error {
 		for b, err := range loader.Epoch(context.Background(), 0) {
 			if err != nil {
@@ -63,30 +84,32 @@ func Evaluate(m nn.Module, loader *dataset.Loader, dev torch.Device, o EvalOptio
 				defer b.Release()
 				s := torch.NewScope()
 				defer s.Close()
-				logits, loss, err := evalBatch(m, b, dev, o)
+				logits, losses, err := batch(b)
 				if err != nil {
 					return err
 				}
-				l, err := loss.Item()
-				if err != nil {
-					return err
-				}
-				lossSum += l
-				pred, err := logits.Argmax(1, false)
-				if err != nil {
-					return err
-				}
-				p, err := torch.ToSlice[int64](pred)
-				if err != nil {
-					return err
-				}
-				for i, t := range b.Y[:b.N] {
-					res.Confusion[t][p[i]]++
-					if p[i] == t {
-						res.Correct++
+				for i, res := range evs {
+					l, err := losses[i].Item()
+					if err != nil {
+						return err
 					}
+					lossSums[i] += l
+					pred, err := logits[i].Argmax(1, false)
+					if err != nil {
+						return err
+					}
+					p, err := torch.ToSlice[int64](pred)
+					if err != nil {
+						return err
+					}
+					for i, t := range b.Y[:b.N] {
+						res.Confusion[t][p[i]]++
+						if p[i] == t {
+							res.Correct++
+						}
+					}
+					res.Total += b.N
 				}
-				res.Total += b.N
 				return nil
 			}()
 			if err != nil {
@@ -98,9 +121,11 @@ func Evaluate(m nn.Module, loader *dataset.Loader, dev torch.Device, o EvalOptio
 	if err != nil {
 		return nil, err
 	}
-	res.Loss = lossSum / float64(max(res.Total, 1))
-	res.Seconds = time.Since(start).Seconds()
-	return res, nil
+	for i, res := range evs {
+		res.Loss = lossSums[i] / float64(max(res.Total, 1))
+		res.Seconds = time.Since(start).Seconds()
+	}
+	return evs, nil
 }
 
 // ForwardLoss runs m on x and the cross-entropy of its logits against y,

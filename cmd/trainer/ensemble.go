@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
-	"gotrain/dataset"
 	"gotrain/infer"
 	"gotrain/model"
 	"gotrain/torch"
@@ -122,15 +120,16 @@ func ensembleAction(c *cli.Context, log *logrus.Logger) error {
 		return err
 	}
 	defer l.Close()
-	res, total, err := evaluateEnsemble(c.Context, ens, l, dev, evalOptions(c))
+	ev, err := infer.EvaluateEnsemble(ens, l, dev, evalOptions(c))
 	if err != nil {
 		return err
 	}
 	report := make([]memberResult, len(members))
 	for i, m := range members {
-		report[i] = memberResult{Weights: paths[i], Model: m.Name, Correct: res[i], Total: total, Accuracy: percent(res[i], total)}
+		e := ev.Members[i]
+		report[i] = memberResult{Weights: paths[i], Model: m.Name, Correct: e.Correct, Total: e.Total, Accuracy: percent(e.Correct, e.Total)}
 	}
-	ensCorrect := res[len(members)]
+	ensCorrect, total := ev.Ensemble.Correct, ev.Ensemble.Total
 	if c.Bool("json") {
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{
 			"members": report, "tta": c.Bool("tta"), "tta_translate": c.Bool("tta-translate"),
@@ -145,62 +144,3 @@ func ensembleAction(c *cli.Context, log *logrus.Logger) error {
 }
 
 func percent(n, total int) float64 { return 100 * float64(n) / float64(max(total, 1)) }
-
-// evaluateEnsemble runs the members of ens over the loader once and
-// returns the correct predictions of each member and, last, of the
-// ensemble (ens.Combine of the members' logits), and the number of images.
-func evaluateEnsemble(ctx context.Context, ens *nn.Ensemble, l *dataset.Loader, dev torch.Device, o infer.EvalOptions) ([]int, int, error) {
-	nn.SetTraining(ens, false)
-	correct := make([]int, len(ens.Members)+1)
-	total := 0
-	count := func(out *torch.Tensor, y []int64, k int) error {
-		pred, err := out.Argmax(1, false)
-		if err != nil {
-			return err
-		}
-		p, err := torch.ToSlice[int64](pred)
-		if err != nil {
-			return err
-		}
-		for i, t := range y {
-			if p[i] == t {
-				correct[k]++
-			}
-		}
-		return nil
-	}
-	for b, err := range l.Epoch(ctx, 0) {
-		if err != nil {
-			return nil, 0, err
-		}
-		err := torch.WithScope(func() error {
-			defer b.Release()
-			logits := make([]*torch.Tensor, len(ens.Members))
-			for i, m := range ens.Members {
-				lg, err := infer.Logits(m, b, dev, o)
-				if err != nil {
-					return fmt.Errorf("member %d: %w", i+1, err)
-				}
-				logits[i] = lg
-				if err := count(lg, b.Y[:b.N], i); err != nil {
-					return err
-				}
-			}
-			var p *torch.Tensor
-			err := torch.NoGrad(func() error {
-				var err error
-				p, err = ens.Combine(logits)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			total += b.N
-			return count(p, b.Y[:b.N], len(ens.Members))
-		})
-		if err != nil {
-			return nil, 0, err
-		}
-	}
-	return correct, total, nil
-}
