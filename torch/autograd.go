@@ -81,25 +81,3 @@ func IsAutocastCPU() bool { return C.ct_is_autocast_cpu() != 0 }
 
 // IsGradEnabled reports whether gradient recording is on for the calling thread.
 func IsGradEnabled() bool { return C.ct_is_grad_enabled() != 0 }
-
-// RNGState returns a copy of the default CPU generator's state, for checkpoints.
-func RNGState() ([]byte, error) {
-	var out C.ct_tensor
-	if err := goError("get_rng_state", C.ct_get_rng_state(&out)); err != nil {
-		return nil, err
-	}
-	t := &Tensor{h: out}
-	live.Add(1)
-	defer t.Free()
-	return ToSlice[uint8](t)
-}
-
-// SetRNGState restores a state returned by RNGState.
-func SetRNGState(state []byte) error {
-	t, err := FromSlice(state)
-	if err != nil {
-		return err
-	}
-	defer t.Free()
-	return goError("set_rng_state", C.ct_set_rng_state(t.h))
-}

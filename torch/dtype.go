@@ -1,15 +1,8 @@
 package torch
 
-/*
-#include "ctorch.h"
-*/
-import "C"
-
 import (
-	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 )
 
 // DType is a tensor element type. The values are libtorch's c10::ScalarType.
@@ -95,85 +88,4 @@ func (d DType) String() string {
 		return "qint32"
 	}
 	return "dtype(" + strconv.Itoa(int(d)) + ")"
-}
-
-// DeviceType is the kind of a device. The values are c10::DeviceType's.
-type DeviceType int
-
-// Device kinds.
-const (
-	CPUType  DeviceType = 0
-	CUDAType DeviceType = 1
-)
-
-// Device names where a tensor lives, like torch.device.
-type Device struct {
-	Type  DeviceType
-	Index int
-}
-
-// CPU is the host device.
-var CPU = Device{Type: CPUType}
-
-// CUDA returns the CUDA device with the given index.
-func CUDA(index int) Device { return Device{Type: CUDAType, Index: index} }
-
-// String returns PyTorch's spelling of the device: "cpu" or "cuda:N".
-func (d Device) String() string {
-	if d.Type == CUDAType {
-		return "cuda:" + strconv.Itoa(d.Index)
-	}
-	return "cpu"
-}
-
-// ErrBadDevice reports a device name that is not "cpu", "cuda" or "cuda:N".
-var ErrBadDevice = errors.New("torch: bad device")
-
-// ParseDevice parses "cpu", "cuda" or "cuda:N" and checks that the device
-// exists. A name of another form gives an error wrapping ErrBadDevice.
-func ParseDevice(s string) (Device, error) {
-	switch {
-	case s == "cpu":
-		return CPU, nil
-	case s == "cuda" || strings.HasPrefix(s, "cuda:"):
-		idx := 0
-		if s != "cuda" {
-			n, err := strconv.Atoi(strings.TrimPrefix(s, "cuda:"))
-			if err != nil || n < 0 {
-				return Device{}, fmt.Errorf("%w %q: want cpu, cuda or cuda:N", ErrBadDevice, s)
-			}
-			idx = n
-		}
-		if !CUDAIsAvailable() {
-			return Device{}, fmt.Errorf("torch: device %q asked for, but CUDA is not available (libtorch %s)", s, Version())
-		}
-		if n := CUDADeviceCount(); idx >= n {
-			return Device{}, fmt.Errorf("torch: device %q asked for, but there are %d CUDA devices", s, n)
-		}
-		return CUDA(idx), nil
-	}
-	return Device{}, fmt.Errorf("%w %q: want cpu, cuda or cuda:N", ErrBadDevice, s)
-}
-
-// CUDAIsAvailable reports whether libtorch was built with CUDA and sees a GPU.
-func CUDAIsAvailable() bool { return C.ct_cuda_is_available() != 0 }
-
-// CUDADeviceCount returns the number of visible CUDA devices.
-func CUDADeviceCount() int { return int(C.ct_cuda_device_count()) }
-
-// SetCuDNNBenchmark turns cuDNN's benchmark mode on or off, as
-// torch.backends.cudnn.benchmark does: cuDNN then times its convolution
-// algorithms for each new input shape and keeps the fastest, which pays when
-// the shapes repeat, as in training. It has no effect without CUDA.
-func SetCuDNNBenchmark(on bool) { C.ct_set_cudnn_benchmark(cbool(on)) }
-
-// CuDNNBenchmark reports whether cuDNN's benchmark mode is on.
-func CuDNNBenchmark() bool { return C.ct_cudnn_benchmark() != 0 }
-
-// Synchronize waits for all work queued on a CUDA device; a no-op on CPU.
-func Synchronize(d Device) error {
-	if d.Type != CUDAType {
-		return nil
-	}
-	return goError("cuda synchronize", C.ct_cuda_synchronize(C.int(d.Index)))
 }

@@ -76,6 +76,28 @@ func ManualSeed(seed uint64) error {
 	return goError("manual_seed", C.ct_manual_seed(C.uint64_t(seed)))
 }
 
+// RNGState returns a copy of the default CPU generator's state, for checkpoints.
+func RNGState() ([]byte, error) {
+	var out C.ct_tensor
+	if err := goError("get_rng_state", C.ct_get_rng_state(&out)); err != nil {
+		return nil, err
+	}
+	t := &Tensor{h: out}
+	live.Add(1)
+	defer t.Free()
+	return ToSlice[uint8](t)
+}
+
+// SetRNGState restores a state returned by RNGState.
+func SetRNGState(state []byte) error {
+	t, err := FromSlice(state)
+	if err != nil {
+		return err
+	}
+	defer t.Free()
+	return goError("set_rng_state", C.ct_set_rng_state(t.h))
+}
+
 // SetNumThreads sets the number of intra-op threads libtorch uses for the
 // whole process (applied on every OS thread that calls into libtorch).
 func SetNumThreads(n int) { C.ct_set_num_threads(C.int(n)) }

@@ -178,5 +178,5 @@ func scriptBias(b *torch.Tensor) string {
 }
 
 // Every module of this package exports to TorchScript.
-var _ = []Scripter{(*Conv2d)(nil), (*BatchNorm2d)(nil), (*Linear)(nil), ReLU{}, (*Dropout)(nil),
+var _ = []Scripter{(*Conv2d)(nil), (*BatchNorm2d)(nil), (*Linear)(nil), ReLU{}, GELU{}, (*Dropout)(nil),
 	AdaptiveAvgPool2d{}, Flatten{}, (*Sequential)(nil), (*Ensemble)(nil)}

@@ -1,15 +1,19 @@
 package nn_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
+	"gotrain/internal/pyref"
 	"gotrain/internal/testdir"
 	"gotrain/torch"
 	"gotrain/torch/nn"
@@ -270,4 +274,66 @@ func TestSaveTorchScriptDiskFull(t *testing.T) {
 		t.Errorf("old file now holds %d bytes", len(b))
 	}
 	testdir.AssertOnly(t, dir, "model.pt")
+}
+
+// TestScriptGELUInPyTorch exports a network with GELU and loads it with
+// torch.jit.load: PyTorch sees a GELU submodule and computes the Go
+// network's output.
+func TestScriptGELUInPyTorch(t *testing.T) {
+	pyref.Require(t, "torch")
+	a, err := nn.NewLinear(4, 3, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := nn.NewLinear(3, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net := nn.NewSequential(a, nn.GELU{}, b)
+	defer nn.Free(net)
+	path := filepath.Join(t.TempDir(), "gelu.pt")
+	if err := nn.SaveTorchScript(path, net); err != nil {
+		t.Fatal(err)
+	}
+	x := []float32{-2, -0.5, 0, 0.5, 1, 2, -1, 3}
+	var want []float32
+	err = torch.WithScope(func() error {
+		y, err := net.Forward(torch.Must(torch.FromSlice(x, 2, 4)))
+		if err != nil {
+			return err
+		}
+		want, err = torch.ToSlice[float32](y)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := json.Marshal(map[string]any{"path": path, "x": x})
+	cmd := exec.Command(pyref.Python, "-c", `
+import json, sys, torch
+a = json.load(sys.stdin)
+m = torch.jit.load(a["path"])
+y = m(torch.tensor(a["x"]).reshape(2, 4))
+json.dump({"gelu": getattr(m, "1").original_name, "y": y.flatten().tolist()}, sys.stdout)
+`)
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("torch.jit.load: %v", err)
+	}
+	var got struct {
+		GELU string
+		Y    []float64
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.GELU != "GELU" || len(got.Y) != len(want) {
+		t.Fatalf("PyTorch loaded submodule 1 as %q with %d outputs, want GELU and %d", got.GELU, len(got.Y), len(want))
+	}
+	for i := range want {
+		if math.Abs(got.Y[i]-float64(want[i])) > 1e-6 {
+			t.Errorf("output %d: PyTorch %v, Go %v", i, got.Y[i], want[i])
+		}
+	}
 }
