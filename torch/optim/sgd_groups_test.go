@@ -3,12 +3,12 @@ package optim_test
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
 
+	"gotrain/internal/pyref"
 	"gotrain/model"
 	"gotrain/torch"
 	"gotrain/torch/nn"
@@ -43,7 +43,7 @@ json.dump({"params": out, "param_groups": sd["param_groups"], "state": sorted(sd
 // state against state_dict()'s: the same hyper-parameters and parameter
 // numbers, and momentum buffers under the same numbers.
 func TestSGDGroupsMatchPyTorch(t *testing.T) {
-	needTorch(t)
+	pyref.Require(t, "torch")
 	p0 := [][]float64{{0.5, -1.25, 2}, {1.5, -0.5}, {0.25, 0.5, -2, 1}, {3}}
 	grads := [][][]float64{
 		{{0.1, -0.2, 0.3}, {0.5, -0.5}, {0.2, -0.1, 0.3, 1}, nil},
@@ -64,7 +64,7 @@ func TestSGDGroupsMatchPyTorch(t *testing.T) {
 			"dampening": c.Dampening, "weight_decay": c.WeightDecay, "nesterov": c.Nesterov})
 	}
 	in, _ := json.Marshal(map[string]any{"p0": p0, "grads": grads, "lrs": lrs, "moms": moms, "groups": pyGroups})
-	cmd := exec.Command("/usr/bin/python3", "-c", sgdGroupsReference)
+	cmd := exec.Command(pyref.Python, "-c", sgdGroupsReference)
 	cmd.Stdin = strings.NewReader(string(in))
 	out, err := cmd.Output()
 	if err != nil {
@@ -167,7 +167,7 @@ func TestSGDGroupsMatchPyTorch(t *testing.T) {
 // of both networks against scripts/models.py's split_decay on their PyTorch
 // twins, and the groups' weight decays.
 func TestWeightDecayGroupsMatchPyTorchRecipe(t *testing.T) {
-	needTorch(t)
+	pyref.Require(t, "torch")
 	const script = `
 import json, sys
 sys.path.insert(0, "../../scripts")
@@ -178,7 +178,7 @@ for name, cls in models.NETWORKS.items():
     out[name] = [[n for n, _ in d], [n for n, _ in nd]]
 json.dump(out, sys.stdout)
 `
-	out, err := exec.Command("/usr/bin/python3", "-c", script).Output()
+	out, err := exec.Command(pyref.Python, "-c", script).Output()
 	if err != nil {
 		t.Fatalf("reference: %v", err)
 	}
@@ -205,17 +205,5 @@ json.dump(out, sys.stdout)
 			t.Errorf("%s: groups %+v / %+v", name, groups[0].SGDConfig, groups[1].SGDConfig)
 		}
 		nn.Free(net)
-	}
-}
-
-// needTorch skips the test unless /usr/bin/python3 imports torch; where CI
-// is set it fails instead.
-func needTorch(t *testing.T) {
-	t.Helper()
-	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("/usr/bin/python3 with torch is needed in CI: %v", err)
-		}
-		t.Skipf("skipping: /usr/bin/python3 with torch is not available: %v", err)
 	}
 }
