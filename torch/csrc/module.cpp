@@ -4,7 +4,10 @@
 // to memory (the Go side writes the file).
 #include <torch/script.h>
 
+#include <algorithm>
+#include <iterator>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "internal.h"
@@ -82,10 +85,14 @@ ct_error ct_module_forward(ct_module m, ct_tensor x, ct_tensor *out) {
 ct_error ct_module_named_tensors(ct_module m, int buffers, char ***names, ct_tensor **tensors, int *n) {
   CT_TRY
   std::vector<std::pair<std::string, at::Tensor>> items;
+  auto collect = [&items](const auto &list) {
+    std::transform(list.begin(), list.end(), std::back_inserter(items),
+                   [](const auto &p) { return std::make_pair(p.name, p.value); });
+  };
   if (buffers) {
-    for (const auto &p : m->m.named_buffers(true)) items.emplace_back(p.name, p.value);
+    collect(m->m.named_buffers(true));
   } else {
-    for (const auto &p : m->m.named_parameters(true)) items.emplace_back(p.name, p.value);
+    collect(m->m.named_parameters(true));
   }
   for (const auto &it : items) ct_check_plain(it.second, (buffers ? "buffer \"" : "parameter \"") + it.first + "\"");
   // Allocate everything, then hand it over; on failure free what was made.
