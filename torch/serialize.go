@@ -147,3 +147,44 @@ func FromEntry(e *ptfile.Entry) (*Tensor, error) {
 	}
 	return FromBytes(e.Data, dt, e.Shape)
 }
+
+// StateDictValue returns tensors as the OrderedDict that a state_dict is
+// inside a torch.save file, keys in the given order, for building files
+// that hold state_dicts among other values (a checkpoint).
+func StateDictValue(tensors []NamedTensor) (*ptfile.Dict, error) {
+	d := &ptfile.Dict{Ordered: true}
+	for _, nt := range tensors {
+		e, err := nt.Tensor.Entry(nt.Name)
+		if err != nil {
+			return nil, err
+		}
+		d.Items = append(d.Items, ptfile.Item{Key: nt.Name, Value: e})
+	}
+	return d, nil
+}
+
+// TensorsOf makes CPU tensors of a dict of named tensors read from a
+// torch.save file (a state_dict within it), in the dict's order. They
+// belong to the caller, not to the current scope; on error none is left.
+func TensorsOf(v any) ([]NamedTensor, error) {
+	d, ok := v.(*ptfile.Dict)
+	if !ok {
+		return nil, fmt.Errorf("not a dict of tensors (%T)", v)
+	}
+	var out []NamedTensor
+	for _, it := range d.Items {
+		name, ok := it.Key.(string)
+		e, isT := it.Value.(*ptfile.Entry)
+		if !ok || !isT {
+			freeNamed(out)
+			return nil, fmt.Errorf("entry %v is not a named tensor", it.Key)
+		}
+		t, err := FromEntry(e)
+		if err != nil {
+			freeNamed(out)
+			return nil, err
+		}
+		out = append(out, NamedTensor{Name: name, Tensor: Keep(t)})
+	}
+	return out, nil
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"gotrain/checkpoint"
 	"gotrain/dataset"
 	"gotrain/internal/nntest"
 	"gotrain/internal/pyref"
@@ -164,6 +165,36 @@ func snapshot(t *testing.T, ts []nn.NamedTensor) []nn.NamedTensor {
 	return out
 }
 
+// optBuffers returns copies of opt's momentum buffers (stateBuffers of its
+// StateDict).
+func optBuffers(t *testing.T, opt *optim.SGD) []nn.NamedTensor {
+	t.Helper()
+	sd, err := opt.StateDict(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stateBuffers(t, sd)
+}
+
+// stateBuffers returns the tensors in the "state" of an SGD state_dict
+// ({i: {name: t}}, one momentum buffer each) as CPU tensors named by
+// parameter number, freed when the test ends.
+func stateBuffers(t *testing.T, sd *ptfile.Dict) []nn.NamedTensor {
+	t.Helper()
+	st, _ := sd.Get("state")
+	var out []nn.NamedTensor
+	for _, it := range st.(*ptfile.Dict).Items {
+		inner := it.Value.(*ptfile.Dict)
+		if len(inner.Items) != 1 {
+			t.Fatalf("state %v holds %d values, want one buffer", it.Key, len(inner.Items))
+		}
+		x := torch.Keep(torch.Must(torch.FromEntry(inner.Items[0].Value.(*ptfile.Entry))))
+		t.Cleanup(x.Free)
+		out = append(out, nn.NamedTensor{Name: fmt.Sprint(it.Key), Tensor: x})
+	}
+	return out
+}
+
 // TestCheckpointResumesInPyTorch saves a Go checkpoint mid-epoch, resumes it
 // with scripts/resume_checkpoint.py (PyTorch's SGD, OneCycleLR,
 // set_rng_state and the twin network) for K steps on the batches Go trains
@@ -186,12 +217,12 @@ func TestCheckpointResumesInPyTorch(t *testing.T) {
 	goRun := testRun(t, cfg, perEpoch)
 	goRun.trainSteps(t, batches[:n0])
 	goCk := filepath.Join(dir, "go.pt")
-	if err := saveCheckpoint(goCk, goRun.net, goRun.opt, goRun.sched, goRun.state); err != nil {
+	if err := saveCheckpoint(goCk, goRun.net, goRun.opt, goRun.sched, goRun.state, nil); err != nil {
 		t.Fatal(err)
 	}
 	goLosses := goRun.trainSteps(t, batches[n0:n0+k])
 	goModel := snapshot(t, nn.StateDict(goRun.net))
-	goBufs := snapshot(t, goRun.opt.State())
+	goBufs := optBuffers(t, goRun.opt)
 	goRNG, err := torch.RNGState()
 	if err != nil {
 		t.Fatal(err)
@@ -226,17 +257,21 @@ func TestCheckpointResumesInPyTorch(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading PyTorch's checkpoint: %v", err)
 	}
-	defer ck.free()
-	worst := compareWeights(t, "model after K steps, PyTorch against Go", ck.model, goModel, 1e-5)
-	compareWeights(t, "momentum buffers after K steps, PyTorch against Go", ck.optimizer, goBufs, 1e-5)
-	if !bytes.Equal(ck.rng, goRNG) {
-		t.Errorf("PyTorch's torch.get_rng_state() after K steps differs from Go's generator state (%d and %d bytes)", len(ck.rng), len(goRNG))
+	ckModel, err := torch.TensorsOf(ck.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer freeNamed(ckModel)
+	worst := compareWeights(t, "model after K steps, PyTorch against Go", ckModel, goModel, 1e-5)
+	compareWeights(t, "momentum buffers after K steps, PyTorch against Go", stateBuffers(t, ck.Optimizer), goBufs, 1e-5)
+	if !bytes.Equal(ck.RNG, goRNG) {
+		t.Errorf("PyTorch's torch.get_rng_state() after K steps differs from Go's generator state (%d and %d bytes)", len(ck.RNG), len(goRNG))
 	}
 	t.Logf("PyTorch vs Go after %d resumed steps: worst weight difference %.3g", k, worst)
 
 	// Go resumes PyTorch's checkpoint.
 	resumed := testRun(t, ck.Config, perEpoch)
-	if err := restore(ck, resumed.net, resumed.opt, resumed.sched, &resumed.state, true); err != nil {
+	if err := restore(ck, resumed.net, resumed.opt, resumed.sched, nil, &resumed.state, true); err != nil {
 		t.Fatalf("restoring PyTorch's checkpoint: %v", err)
 	}
 	st := resumed.state
@@ -255,7 +290,7 @@ func TestCheckpointResumesInPyTorch(t *testing.T) {
 	}
 	goRun.trainSteps(t, batches[n0+k:])
 	compareWeights(t, "model after K2 more steps, resumed from PyTorch against uninterrupted Go", nn.StateDict(resumed.net), nn.StateDict(goRun.net), 1e-5)
-	compareWeights(t, "momentum buffers after K2 more steps", resumed.opt.State(), goRun.opt.State(), 1e-5)
+	compareWeights(t, "momentum buffers after K2 more steps", optBuffers(t, resumed.opt), optBuffers(t, goRun.opt), 1e-5)
 	if a, b := resumed.state.LRs, goRun.state.LRs; len(a) != len(b) || math.Abs(a[len(a)-1]-b[len(b)-1]) > 1e-15 {
 		t.Errorf("lr history %v, Go %v", a, b)
 	}
@@ -273,7 +308,7 @@ func TestCheckpointLayout(t *testing.T) {
 	r := testRun(t, cfg, 5)
 	r.trainSteps(t, fixedBatches(2, 4))
 	path := filepath.Join(t.TempDir(), CheckpointFile)
-	if err := saveCheckpoint(path, r.net, r.opt, r.sched, r.state); err != nil {
+	if err := saveCheckpoint(path, r.net, r.opt, r.sched, r.state, nil); err != nil {
 		t.Fatal(err)
 	}
 	const script = `
@@ -363,31 +398,27 @@ func TestCheckpointV1StillLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := r.state
-	st.Format = checkpointFormatV1
 	meta, err := json.Marshal(struct {
+		Format string `json:"format"`
 		runState
 		Scheduler json.RawMessage `json:"scheduler"`
-	}{st, schedJSON})
+	}{checkpoint.FormatV1, r.state, schedJSON})
 	if err != nil {
 		t.Fatal(err)
 	}
-	model, err := stateDictObject(nn.StateDict(r.net))
+	model, err := torch.StateDictValue(nn.StateDict(r.net))
 	if err != nil {
 		t.Fatal(err)
 	}
-	state := &ptfile.Dict{}
-	for i, nt := range r.opt.State() {
-		e, err := nt.Tensor.Entry(nt.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		state.Items = append(state.Items, ptfile.Item{Key: int64(i), Value: dict("momentum_buffer", e)})
+	optState, err := r.opt.StateDict(nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	state, _ := optState.Get("state")
 	rng, _ := torch.RNGState()
 	write := func(progress string) string {
 		path := filepath.Join(t.TempDir(), CheckpointFile)
-		err := ptfile.SaveFile(path, dict("model", model, "optimizer", dict("state", state),
+		err := ptfile.SaveFile(path, ptfile.NewDict("model", model, "optimizer", ptfile.NewDict("state", state),
 			"rng_state", &ptfile.Entry{DType: ptfile.Uint8, Shape: []int64{int64(len(rng))}, Data: rng}, "progress", progress))
 		if err != nil {
 			t.Fatal(err)
@@ -398,17 +429,16 @@ func TestCheckpointV1StillLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ck.free()
 	fresh := testRun(t, cfg, 5)
-	if err := restore(ck, fresh.net, fresh.opt, fresh.sched, &fresh.state, true); err != nil {
+	if err := restore(ck, fresh.net, fresh.opt, fresh.sched, nil, &fresh.state, true); err != nil {
 		t.Fatal(err)
 	}
-	if fresh.state.Batch != 3 || fresh.sched.LastStep() != 3 || len(fresh.opt.State()) != len(r.opt.State()) {
-		t.Errorf("v1 checkpoint restored at batch %d, scheduler step %d, %d buffers", fresh.state.Batch, fresh.sched.LastStep(), len(fresh.opt.State()))
+	if fresh.state.Batch != 3 || fresh.sched.LastStep() != 3 || len(optBuffers(t, fresh.opt)) != len(optBuffers(t, r.opt)) {
+		t.Errorf("v1 checkpoint restored at batch %d, scheduler step %d, %d buffers", fresh.state.Batch, fresh.sched.LastStep(), len(optBuffers(t, fresh.opt)))
 	}
 	compareWeights(t, "v1 model", nn.StateDict(fresh.net), nn.StateDict(r.net), 0)
 
-	future := strings.Replace(string(meta), checkpointFormatV1, "gotrain-checkpoint/9", 1)
+	future := strings.Replace(string(meta), checkpoint.FormatV1, "gotrain-checkpoint/9", 1)
 	if _, err := readCheckpoint(write(future)); err == nil || !strings.Contains(err.Error(), `format "gotrain-checkpoint/9", want "gotrain-checkpoint/2"`) {
 		t.Errorf("unknown layout: %v", err)
 	}

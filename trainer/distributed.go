@@ -145,7 +145,6 @@ func autoResume(o *Options, cfg Config, env distributed.Env, log *logrus.Logger)
 		}
 		return
 	}
-	defer ck.free()
 	if !sameRecipe(ck.Config, cfg) {
 		log.Warnf("torchrun restart %d: the checkpoint in %s is of another run (other settings); starting over", env.RestartCount, cfg.Out)
 		return
@@ -291,7 +290,7 @@ func rescaleResume(st *runState, sched *optim.OneCycleLR, cfg optim.OneCycleLRCo
 		log.Warnf("epoch %d was interrupted after %d batches of another number of processes: it restarts from its first batch", st.Epoch+1, st.Batch)
 		st.Batch, st.Partial = 0, partialEpoch{}
 	}
-	if err := sched.LoadStateDict(optim.OneCycleLRState{Config: cfg, LastStep: st.Epoch * cfg.StepsPerEpoch}); err != nil {
+	if err := sched.LoadState(optim.OneCycleLRState{Config: cfg, LastStep: st.Epoch * cfg.StepsPerEpoch}); err != nil {
 		return fmt.Errorf("rescaling the schedule to %d steps per epoch: %w", cfg.StepsPerEpoch, err)
 	}
 	return nil

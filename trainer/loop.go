@@ -39,7 +39,7 @@ type run struct {
 	state  runState
 	tb     *tbLog // TensorBoard events; nil when off
 	// ema is the weight average of -ema, nil when off.
-	ema *EMA
+	ema *optim.AveragedModel
 	// dataWait is the fraction of the last epoch's training time spent
 	// waiting for batches.
 	dataWait float64
@@ -255,11 +255,7 @@ func (r *run) interrupt(stats *runningStats, start time.Time) error {
 	}
 	path := filepath.Join(r.cfg.Out, CheckpointFile)
 	if r.isMain() {
-		items, err := r.emaItems()
-		if err != nil {
-			return err
-		}
-		if err := saveCheckpoint(path, r.net, r.opt, r.sched, r.state, items...); err != nil {
+		if err := saveCheckpoint(path, r.net, r.opt, r.sched, r.state, r.ema); err != nil {
 			return err
 		}
 	}
@@ -320,7 +316,7 @@ func (r *run) step(b *trainBatch, stats *runningStats) error {
 		return err
 	}
 	if r.ema != nil {
-		if err := r.ema.Update(); err != nil {
+		if err := r.ema.UpdateParameters(); err != nil {
 			return err
 		}
 	}
@@ -413,11 +409,7 @@ func (r *run) writeEpochFiles() error {
 	if err := r.tb.epoch(r.state.Step, r.state.History[len(r.state.History)-1], r.opt.Momentum, confusion); err != nil {
 		return err
 	}
-	items, err := r.emaItems()
-	if err != nil {
-		return err
-	}
-	if err := saveCheckpoint(filepath.Join(r.cfg.Out, CheckpointFile), r.net, r.opt, r.sched, r.state, items...); err != nil {
+	if err := saveCheckpoint(filepath.Join(r.cfg.Out, CheckpointFile), r.net, r.opt, r.sched, r.state, r.ema); err != nil {
 		return err
 	}
 	return r.writeReports(confusion)

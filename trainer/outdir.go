@@ -111,7 +111,6 @@ func (d *outDir) claim(overwrite bool) error {
 		e := &RunExistsError{Dir: d.path}
 		if ck, err := readCheckpoint(ckpt); err == nil {
 			e.Done, e.Epochs = ck.Epoch, ck.Config.Epochs
-			ck.free()
 		}
 		return e
 	}

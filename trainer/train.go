@@ -3,11 +3,13 @@
 // every epoch) and writes what a run leaves behind: checkpoints, the best and
 // final weights (state_dict and TorchScript), metrics and plots.
 //
-// It holds the training loop, the run's configuration, its checkpoints and
-// weight files, and the seed's report lines; what the loop uses lives with
-// its kind: SGD and OneCycleLR in torch/optim, the test pass in infer, the
-// epoch records and their files in metrics, the charts in plots, the
-// progress bar in internal/progress and the device defaults in torch.
+// It holds the training loop, the run's configuration and state, and the
+// seed's report lines; what the loop uses lives with its kind: SGD,
+// OneCycleLR and the weight average (AveragedModel) in torch/optim, each
+// writing its own part of a checkpoint, the checkpoint file in checkpoint,
+// the test pass and weight files in infer, the epoch records and their
+// files in metrics, the charts in plots, the progress bar in
+// internal/progress and the device defaults in torch.
 package trainer
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"gotrain/dataset"
+	"gotrain/infer"
 	"gotrain/metrics"
 	"gotrain/model"
 	"gotrain/torch"
@@ -170,12 +173,11 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 		}
 		defer func() { out.close(err != nil) }()
 	}
-	var ck *checkpoint
+	var ck *resumed
 	if o.Resume != "" {
 		if ck, err = readCheckpoint(path); err != nil {
 			return nil, err
 		}
-		defer ck.free()
 		cfg = ck.Config
 		cfg.Out = dir
 		if o.Override != nil {
@@ -233,7 +235,7 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 	// Weights that do not fit fail here, before a data set is read or
 	// downloaded. (Rank 0's weights are broadcast to the other ranks.)
 	if o.InitFrom != "" && ck == nil && d.isMain() {
-		if err := InitFrom(net, o.InitFrom, log); err != nil {
+		if err := infer.InitFrom(net, o.InitFrom, log); err != nil {
 			return nil, err
 		}
 	}
@@ -304,10 +306,7 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 		// With another number of processes the schedule has another
 		// number of steps: rescaleResume rebuilds it instead of loading it.
 		rescale := max(ck.WorldSize, 1) != worldSize
-		if err := restore(ck, net, opt, sched, &st, !rescale); err != nil {
-			return nil, err
-		}
-		if err := restoreEMA(ck, ema); err != nil {
+		if err := restore(ck, net, opt, sched, ema, &st, !rescale); err != nil {
 			return nil, err
 		}
 		if rescale {
@@ -376,21 +375,9 @@ func trainPipeline(cfg Config) *transforms.Pipeline {
 // location is given and none is there) and applies the image limits and
 // then the extra options.
 func loadData(ctx context.Context, cfg Config, log *logrus.Logger, extra ...dataset.Option) (train, test *dataset.Set, err error) {
-	src, cacheDir := cfg.Data, cfg.Data
 	opts := append([]dataset.Option{dataset.WithLogger(dataset.LoggerFunc(log.Infof)), dataset.WithWorkers(cfg.Workers),
 		dataset.WithLimits(cfg.TrainLimit, cfg.TestLimit)}, extra...)
-	if src == "" {
-		src, cacheDir = "data", "data"
-		if err := dataset.Ensure(ctx, src, append(opts, dataset.WithProgress(os.Stderr))...); err != nil {
-			return nil, nil, err
-		}
-	} else if st, err := os.Stat(src); err != nil {
-		return nil, nil, fmt.Errorf("data: %w", err)
-	} else if !st.IsDir() {
-		// An archive's folder may be read-only (a shared copy): cache in ./data.
-		cacheDir = "data"
-	}
-	return dataset.Load(src, cacheDir, opts...)
+	return dataset.Open(ctx, cfg.Data, opts...)
 }
 
 // printHeader prints the seed's run header, with the distributed line

@@ -73,7 +73,7 @@ func openNet(c *cli.Context, log *logrus.Logger) (*model.Net, torch.Device, erro
 	if err != nil {
 		return nil, dev, usageError{err}
 	}
-	net, err := trainer.LoadNet(c.String("weights"), c.String("model"), log)
+	net, err := infer.LoadNet(c.String("weights"), c.String("model"), log)
 	if err != nil {
 		return nil, dev, err
 	}
@@ -267,7 +267,7 @@ func exportCommand(log *logrus.Logger) *cli.Command {
 			if format != "state_dict" && format != "torchscript" {
 				return usagef("export: bad -format %q: want state_dict or torchscript", format)
 			}
-			net, err := trainer.LoadNet(c.String("weights"), c.String("model"), log)
+			net, err := infer.LoadNet(c.String("weights"), c.String("model"), log)
 			if err != nil {
 				return err
 			}
@@ -296,7 +296,7 @@ func exportCommand(log *logrus.Logger) *cli.Command {
 // images, if set) and returns a loader of it in -batch-size batches, as
 // the evaluating commands use it.
 func testLoader(c *cli.Context, workers int, log *logrus.Logger) (*dataset.Loader, error) {
-	set, err := trainer.LoadTestSet(c.Context, c.String("data"), c.Int("test-limit"), workers, log)
+	set, err := infer.LoadTestSet(c.Context, c.String("data"), c.Int("test-limit"), workers, log)
 	if err != nil {
 		return nil, err
 	}

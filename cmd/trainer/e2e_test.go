@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"gotrain/infer"
 	"gotrain/internal/pyref"
 	"gotrain/internal/testenv"
 	"gotrain/metrics"
@@ -237,7 +238,7 @@ func TestAutocastTraining(t *testing.T) {
 	if hc[1].TrainLoss >= hc[0].TrainLoss {
 		t.Errorf("autocast: training loss did not fall: %v -> %v", hc[0].TrainLoss, hc[1].TrainLoss)
 	}
-	ws, err := trainer.ReadWeights(filepath.Join(cast, trainer.StateDictFile))
+	ws, err := infer.ReadWeights(filepath.Join(cast, trainer.StateDictFile))
 	if err != nil {
 		t.Fatal(err)
 	}

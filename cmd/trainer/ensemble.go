@@ -14,7 +14,6 @@ import (
 	"gotrain/model"
 	"gotrain/torch"
 	"gotrain/torch/nn"
-	"gotrain/trainer"
 )
 
 func ensembleCommand(log *logrus.Logger) *cli.Command {
@@ -90,7 +89,7 @@ func ensembleAction(c *cli.Context, log *logrus.Logger) error {
 		if p == "" {
 			return usagef("ensemble: member %d of -weights is empty", i+1)
 		}
-		net, err := trainer.LoadNet(p, names[i], log)
+		net, err := infer.LoadNet(p, names[i], log)
 		if err != nil {
 			return fmt.Errorf("ensemble member %d: %w", i+1, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
+	"gotrain/infer"
 	"gotrain/internal/pyref"
 	"gotrain/model"
 	"gotrain/torch"
@@ -205,8 +206,8 @@ func TestEnsembleCommand(t *testing.T) {
 		defer torch.NewScope().Close()
 		log := logrus.New()
 		log.SetOutput(os.Stderr)
-		ma := torch.Must(trainer.LoadNet(a, "seed", log))
-		mb := torch.Must(trainer.LoadNet(b, "sepnet", log))
+		ma := torch.Must(infer.LoadNet(a, "seed", log))
+		mb := torch.Must(infer.LoadNet(b, "sepnet", log))
 		defer nn.Free(ma)
 		defer nn.Free(mb)
 		torch.Must(0, torch.ManualSeed(9))
@@ -257,7 +258,7 @@ func TestTechniquesRun(t *testing.T) {
 		t.Errorf("header lacks the recipe:\n%s", r.stdout)
 	}
 	final := readTensors(t, filepath.Join(full, trainer.StateDictFile))
-	ck, err := trainer.ReadWeights(filepath.Join(full, trainer.CheckpointFile))
+	ck, err := infer.ReadWeights(filepath.Join(full, trainer.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 
 	"gotrain/torch"
 	"gotrain/torch/nn"
+	"gotrain/torch/optim"
+	"gotrain/torch/ptfile"
 )
 
 // leafParams returns parameters p0, p1, ... with the values of p0 that
@@ -60,4 +62,23 @@ func assertParams(t *testing.T, what string, params []nn.NamedTensor, want [][]f
 			}
 		}
 	}
+}
+
+// momentumBuffers returns the momentum buffers in opt's StateDict as CPU
+// tensors named "<index>.momentum_buffer", freed when the test ends.
+func momentumBuffers(t *testing.T, opt *optim.SGD) []nn.NamedTensor {
+	t.Helper()
+	sd, err := opt.StateDict(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := sd.Get("state")
+	var out []nn.NamedTensor
+	for _, it := range st.(*ptfile.Dict).Items {
+		v, _ := it.Value.(*ptfile.Dict).Get("momentum_buffer")
+		x := torch.Keep(torch.Must(torch.FromEntry(v.(*ptfile.Entry))))
+		t.Cleanup(x.Free)
+		out = append(out, nn.NamedTensor{Name: fmt.Sprintf("%d.momentum_buffer", it.Key), Tensor: x})
+	}
+	return out
 }

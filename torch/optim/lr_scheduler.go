@@ -91,7 +91,7 @@ type oneCyclePhase struct {
 
 // OneCycleLRState is the serializable state of a OneCycleLR: its
 // configuration and the number of Step calls made so far (PyTorch's
-// last_epoch). It is what a checkpoint stores.
+// last_epoch). It is what gotrain's first checkpoint layout stored.
 type OneCycleLRState struct {
 	Config   OneCycleLRConfig `json:"config"`
 	LastStep int              `json:"last_step"`
@@ -297,14 +297,16 @@ func (s *OneCycleLR) Step() error {
 	return nil
 }
 
-// StateDict returns the scheduler's state for a checkpoint.
-func (s *OneCycleLR) StateDict() OneCycleLRState {
+// State returns the scheduler's configuration and position, the form
+// MarshalJSON writes (gotrain's first checkpoint layout held it); StateDict
+// is PyTorch's.
+func (s *OneCycleLR) State() OneCycleLRState {
 	return OneCycleLRState{Config: s.cfg, LastStep: s.lastStep}
 }
 
-// LoadStateDict replaces the scheduler's configuration and position with
-// st, after validating them. On error the scheduler is unchanged.
-func (s *OneCycleLR) LoadStateDict(st OneCycleLRState) error {
+// LoadState replaces the scheduler's configuration and position with st,
+// after validating them. On error the scheduler is unchanged.
+func (s *OneCycleLR) LoadState(st OneCycleLRState) error {
 	var n OneCycleLR
 	if err := n.init(st.Config); err != nil {
 		return fmt.Errorf("load OneCycleLR state: %w", err)
@@ -319,124 +321,14 @@ func (s *OneCycleLR) LoadStateDict(st OneCycleLRState) error {
 
 // MarshalJSON encodes the scheduler as its OneCycleLRState.
 func (s *OneCycleLR) MarshalJSON() ([]byte, error) {
-	return json.Marshal(s.StateDict())
+	return json.Marshal(s.State())
 }
 
-// UnmarshalJSON decodes a OneCycleLRState and loads it with LoadStateDict.
+// UnmarshalJSON decodes a OneCycleLRState and loads it with LoadState.
 func (s *OneCycleLR) UnmarshalJSON(data []byte) error {
 	var st OneCycleLRState
 	if err := json.Unmarshal(data, &st); err != nil {
 		return fmt.Errorf("decode OneCycleLR state: %w", err)
 	}
-	return s.LoadStateDict(st)
-}
-
-// OneCycleLRStateDict is what torch.optim.lr_scheduler.OneCycleLR's
-// state_dict() holds, for a checkpoint that PyTorch resumes from. Besides
-// these, PyTorch's dict has use_beta1=False (SGD has momentum, not betas),
-// verbose=False, _get_lr_called_within_step=False and _step_count =
-// LastEpoch+1; PyTorch 1.13 also holds anneal_func, the annealing method
-// itself, which 2.x replaced by the name in _anneal_func_type.
-type OneCycleLRStateDict struct {
-	TotalSteps     int                  // total_steps
-	Phases         []OneCyclePhaseState // _schedule_phases
-	AnnealStrategy string               // _anneal_func_type: "cos" or "linear"
-	CycleMomentum  bool                 // cycle_momentum
-	BaseLRs        []float64            // base_lrs: each group's initial_lr
-	LastEpoch      int                  // last_epoch: step() calls since the start
-	LastLR         []float64            // _last_lr: each group's current lr
-}
-
-// OneCyclePhaseState is one entry of OneCycleLR's _schedule_phases: where
-// the phase ends and which parameter-group keys it anneals between.
-type OneCyclePhaseState struct {
-	EndStep                    float64 // end_step
-	StartLR, EndLR             string  // start_lr, end_lr: "initial_lr", "max_lr" or "min_lr"
-	StartMomentum, EndMomentum string  // start_momentum, end_momentum
-}
-
-// OneCycleLRGroupState holds the keys that OneCycleLR adds to each of its
-// optimizer's parameter groups (so they are in the optimizer's
-// state_dict): initial_lr, max_lr and min_lr, and max_momentum and
-// base_momentum when it cycles momentum.
-type OneCycleLRGroupState struct {
-	InitialLR, MaxLR, MinLR   float64
-	MaxMomentum, BaseMomentum float64
-}
-
-// phaseStates names the phases' ends and keys as PyTorch's constructor
-// lists them.
-func (s *OneCycleLR) phaseStates() []OneCyclePhaseState {
-	names := [][4]string{
-		{"initial_lr", "max_lr", "max_momentum", "base_momentum"},
-		{"max_lr", "min_lr", "base_momentum", "max_momentum"},
-	}
-	if s.cfg.ThreePhase {
-		names = [][4]string{
-			{"initial_lr", "max_lr", "max_momentum", "base_momentum"},
-			{"max_lr", "initial_lr", "base_momentum", "max_momentum"},
-			{"initial_lr", "min_lr", "max_momentum", "max_momentum"},
-		}
-	}
-	out := make([]OneCyclePhaseState, len(s.phases))
-	for i, ph := range s.phases {
-		n := names[i]
-		out[i] = OneCyclePhaseState{EndStep: ph.endStep, StartLR: n[0], EndLR: n[1], StartMomentum: n[2], EndMomentum: n[3]}
-	}
-	return out
-}
-
-// PyTorchStateDict returns the scheduler's state as PyTorch's OneCycleLR
-// over an optimizer with the given number of parameter groups holds it.
-func (s *OneCycleLR) PyTorchStateDict(groups int) OneCycleLRStateDict {
-	sd := OneCycleLRStateDict{
-		TotalSteps: s.total, Phases: s.phaseStates(), AnnealStrategy: s.cfg.AnnealStrategy,
-		CycleMomentum: s.cfg.CycleMomentum, LastEpoch: s.lastStep,
-	}
-	for range groups {
-		sd.BaseLRs = append(sd.BaseLRs, s.initLR)
-		sd.LastLR = append(sd.LastLR, s.GetLastLR())
-	}
-	return sd
-}
-
-// GroupState returns the keys OneCycleLR adds to every parameter group.
-func (s *OneCycleLR) GroupState() OneCycleLRGroupState {
-	return OneCycleLRGroupState{InitialLR: s.initLR, MaxLR: s.cfg.MaxLR, MinLR: s.minLR,
-		MaxMomentum: s.cfg.MaxMomentum, BaseMomentum: s.cfg.BaseMomentum}
-}
-
-// LoadPyTorchStateDict moves the scheduler to the step recorded in sd, as
-// PyTorch's load_state_dict on a scheduler constructed with the same
-// arguments: sd must describe this scheduler's cycle (total steps, phases,
-// annealing, momentum cycling and initial learning rates), or it is refused
-// with an error naming the difference. An empty AnnealStrategy (a PyTorch
-// 1.13 state, which holds the function instead) is not checked. On error
-// the scheduler is unchanged.
-func (s *OneCycleLR) LoadPyTorchStateDict(sd OneCycleLRStateDict) error {
-	mine := s.PyTorchStateDict(len(sd.BaseLRs))
-	switch {
-	case sd.TotalSteps != mine.TotalSteps:
-		return fmt.Errorf("load OneCycleLR state: total_steps %d, this schedule has %d", sd.TotalSteps, mine.TotalSteps)
-	case len(sd.Phases) != len(mine.Phases):
-		return fmt.Errorf("load OneCycleLR state: %d phases, this schedule has %d", len(sd.Phases), len(mine.Phases))
-	case sd.AnnealStrategy != "" && sd.AnnealStrategy != mine.AnnealStrategy:
-		return fmt.Errorf("load OneCycleLR state: anneal strategy %q, this schedule uses %q", sd.AnnealStrategy, mine.AnnealStrategy)
-	case sd.CycleMomentum != mine.CycleMomentum:
-		return fmt.Errorf("load OneCycleLR state: cycle_momentum %v, this schedule has %v", sd.CycleMomentum, mine.CycleMomentum)
-	case sd.LastEpoch < 0 || sd.LastEpoch > s.total:
-		return fmt.Errorf("load OneCycleLR state: last_epoch %d outside [0, %d]", sd.LastEpoch, s.total)
-	}
-	for i, ph := range sd.Phases {
-		if ph != mine.Phases[i] {
-			return fmt.Errorf("load OneCycleLR state: phase %d is %+v, this schedule's is %+v", i+1, ph, mine.Phases[i])
-		}
-	}
-	for i, lr := range sd.BaseLRs {
-		if lr != s.initLR {
-			return fmt.Errorf("load OneCycleLR state: base_lrs[%d] = %v, this schedule starts at %v", i, lr, s.initLR)
-		}
-	}
-	s.lastStep = sd.LastEpoch
-	return nil
+	return s.LoadState(st)
 }

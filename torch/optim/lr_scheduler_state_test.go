@@ -32,11 +32,11 @@ for c in json.load(sys.stdin):
 json.dump(out, sys.stdout)
 `
 
-// TestOneCycleLRPyTorchStateDict checks PyTorchStateDict and GroupState
+// TestOneCycleLRPyTorchStateDict checks StateDict and GroupState
 // against the state_dict of PyTorch's OneCycleLR and the keys it puts in its
 // optimizer's parameter groups, after some steps, for the two- and
 // three-phase schedules with and without momentum cycling; and that
-// LoadPyTorchStateDict takes PyTorch's position and refuses another cycle.
+// LoadStateDict takes PyTorch's position and refuses another cycle.
 func TestOneCycleLRPyTorchStateDict(t *testing.T) {
 	pyref.Require(t, "torch")
 	twoPhase := DefaultOneCycleLRConfig(0.05, 3, 7)
@@ -93,7 +93,10 @@ func TestOneCycleLRPyTorchStateDict(t *testing.T) {
 			}
 		}
 		w := want[i].Sched
-		got := s.PyTorchStateDict(2)
+		got, err := decodeSchedState(s.StateDict(2))
+		if err != nil {
+			t.Fatal(err)
+		}
 		if got.TotalSteps != w.TotalSteps || got.LastEpoch != w.LastEpoch || w.StepCount != w.LastEpoch+1 ||
 			got.CycleMomentum != w.CycleMomentum || w.UseBeta1 || !reflect.DeepEqual(got.BaseLRs, w.BaseLRs) ||
 			!closeAll(got.LastLR, w.LastLR) || len(got.Phases) != len(w.Phases) {
@@ -101,7 +104,7 @@ func TestOneCycleLRPyTorchStateDict(t *testing.T) {
 		}
 		for j, ph := range got.Phases {
 			wp := w.Phases[j]
-			if ph != (OneCyclePhaseState{wp.EndStep, wp.StartLR, wp.EndLR, wp.StartMomentum, wp.EndMomentum}) {
+			if ph != (phaseState{wp.EndStep, wp.StartLR, wp.EndLR, wp.StartMomentum, wp.EndMomentum}) {
 				t.Errorf("case %d phase %d: %+v, PyTorch %+v", i, j, ph, wp)
 			}
 			// The last phase ends at total_steps-1, a Python int.
@@ -126,20 +129,20 @@ func TestOneCycleLRPyTorchStateDict(t *testing.T) {
 
 		// Loading PyTorch's position into a fresh scheduler.
 		r, _ := NewOneCycleLR(c.cfg)
-		if err := r.LoadPyTorchStateDict(got); err != nil || r.LastStep() != c.steps {
-			t.Errorf("case %d: LoadPyTorchStateDict: %v, last step %d", i, err, r.LastStep())
+		if err := r.LoadStateDict(s.StateDict(2)); err != nil || r.LastStep() != c.steps {
+			t.Errorf("case %d: LoadStateDict: %v, last step %d", i, err, r.LastStep())
 		}
 	}
 	s, _ := NewOneCycleLR(twoPhase)
 	other := DefaultOneCycleLRConfig(0.05, 3, 8)
 	o, _ := NewOneCycleLR(other)
-	if err := s.LoadPyTorchStateDict(o.PyTorchStateDict(1)); err == nil || !strings.Contains(err.Error(), "total_steps") {
+	if err := s.LoadStateDict(o.StateDict(1)); err == nil || !strings.Contains(err.Error(), "total_steps") {
 		t.Errorf("state of another cycle: %v", err)
 	}
-	bad := s.PyTorchStateDict(1)
+	bad := s.pyTorchState(1)
 	bad.BaseLRs[0] *= 2
 	bad.LastEpoch = 3
-	if err := s.LoadPyTorchStateDict(bad); err == nil || s.LastStep() != 0 {
+	if err := s.loadPyTorchState(bad); err == nil || s.LastStep() != 0 {
 		t.Errorf("other initial lr: %v, last step %d", err, s.LastStep())
 	}
 }

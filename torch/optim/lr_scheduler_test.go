@@ -341,18 +341,18 @@ func TestOneCycleLRStateRoundTrip(t *testing.T) {
 
 	// A state from a different run or a corrupt file is rejected and the
 	// scheduler keeps its state.
-	bad := s.StateDict()
+	bad := s.State()
 	bad.LastStep = s.TotalSteps() + 1
-	if err := r.LoadStateDict(bad); err == nil {
-		t.Error("LoadStateDict accepted last_step beyond total_steps")
+	if err := r.LoadState(bad); err == nil {
+		t.Error("LoadState accepted last_step beyond total_steps")
 	}
-	bad = s.StateDict()
+	bad = s.State()
 	bad.Config.PctStart = 2
-	if err := r.LoadStateDict(bad); err == nil {
-		t.Error("LoadStateDict accepted pct_start 2")
+	if err := r.LoadState(bad); err == nil {
+		t.Error("LoadState accepted pct_start 2")
 	}
 	if r.LastStep() != 9 {
-		t.Errorf("failed LoadStateDict changed LastStep to %d", r.LastStep())
+		t.Errorf("failed LoadState changed LastStep to %d", r.LastStep())
 	}
 	if err := json.Unmarshal([]byte(`{"config":{"max_lr":0.1},"last_step":0}`), &r); err == nil {
 		t.Error("UnmarshalJSON accepted a config without a cycle length")

@@ -6,7 +6,6 @@ package optim
 
 import (
 	"fmt"
-	"strconv"
 
 	"gotrain/torch"
 	"gotrain/torch/nn"
@@ -215,105 +214,6 @@ func (o *SGD) momentum(c *SGDConfig, idx []int, d []*torch.Tensor) ([]*torch.Ten
 		return torch.ForeachAdd(d, bufs, c.Momentum)
 	}
 	return bufs, nil
-}
-
-// State returns the momentum buffers named as in PyTorch's optimizer
-// state_dict ("<index>.momentum_buffer"), for checkpoints. Parameters that
-// have had no step yet have no entry. The tensors are the optimizer's own.
-func (o *SGD) State() []nn.NamedTensor {
-	var out []nn.NamedTensor
-	for i, b := range o.bufs {
-		if b != nil {
-			out = append(out, nn.NamedTensor{Name: strconv.Itoa(i) + ".momentum_buffer", Tensor: b})
-		}
-	}
-	return out
-}
-
-// ParamGroupState is the part of an SGD state_dict's "param_groups" entry
-// that the optimizer owns: the group's hyper-parameters and the numbers of
-// its parameters (PyTorch's numbering: consecutive across the groups in
-// order). PyTorch's entries also hold maximize=False, foreach=None and
-// differentiable=False, which this SGD always has, and the keys a scheduler
-// adds (OneCycleLR's initial_lr, max_lr, ...).
-type ParamGroupState struct {
-	SGDConfig
-	Params []int
-}
-
-// ParamGroupsState returns the state of every parameter group, as
-// state_dict()["param_groups"] lists them.
-func (o *SGD) ParamGroupsState() []ParamGroupState {
-	out := make([]ParamGroupState, len(o.groups))
-	n := 0
-	for i, g := range o.groups {
-		out[i].SGDConfig = g.SGDConfig
-		for range g.Params {
-			out[i].Params = append(out[i].Params, n)
-			n++
-		}
-	}
-	return out
-}
-
-// LoadParamGroupsState sets every group's hyper-parameters from st, as
-// torch.optim's load_state_dict does, after checking that st has the
-// optimizer's groups: as many, with the same numbers of parameters in the
-// same order. On error the optimizer is unchanged.
-func (o *SGD) LoadParamGroupsState(st []ParamGroupState) error {
-	if len(st) != len(o.groups) {
-		return fmt.Errorf("optim: loaded state has %d parameter groups, the optimizer %d", len(st), len(o.groups))
-	}
-	n := 0
-	for i, g := range st {
-		if len(g.Params) != len(o.groups[i].Params) {
-			return fmt.Errorf("optim: loaded parameter group %d has %d parameters, the optimizer's %d", i, len(g.Params), len(o.groups[i].Params))
-		}
-		for j, p := range g.Params {
-			if p != n+j {
-				return fmt.Errorf("optim: loaded parameter group %d numbers its parameters %v, want %d to %d", i, g.Params, n, n+len(g.Params)-1)
-			}
-		}
-		n += len(g.Params)
-		if err := g.SGDConfig.check(); err != nil {
-			return fmt.Errorf("%w (loaded parameter group %d)", err, i)
-		}
-	}
-	for i, g := range st {
-		o.groups[i].SGDConfig = g.SGDConfig
-	}
-	return nil
-}
-
-// LoadState restores momentum buffers saved by State, copying them to the
-// device and dtype of their parameters (as torch.optim's load_state_dict
-// does).
-func (o *SGD) LoadState(state []nn.NamedTensor) error {
-	s := torch.NewScope()
-	defer s.Close()
-	for _, e := range state {
-		var i int
-		if _, err := fmt.Sscanf(e.Name, "%d.momentum_buffer", &i); err != nil || i < 0 || i >= len(o.params) {
-			return fmt.Errorf("optim: unknown SGD state entry %q", e.Name)
-		}
-		p := o.params[i]
-		if got, want := fmt.Sprint(e.Tensor.Shape()), fmt.Sprint(p.Tensor.Shape()); got != want {
-			return fmt.Errorf("optim: momentum buffer %d has shape %s, parameter %s has %s", i, got, p.Name, want)
-		}
-		buf, err := e.Tensor.To(p.Tensor.Device(), false)
-		if err == nil {
-			buf, err = buf.ToDType(p.Tensor.DType())
-		}
-		if err == nil {
-			buf, err = buf.Clone()
-		}
-		if err != nil {
-			return fmt.Errorf("optim: loading momentum buffer %d: %w", i, err)
-		}
-		o.bufs[i].Free()
-		o.bufs[i] = torch.Keep(buf)
-	}
-	return nil
 }
 
 // Free releases the optimizer's state.

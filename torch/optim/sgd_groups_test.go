@@ -127,7 +127,7 @@ func TestSGDGroupsMatchPyTorch(t *testing.T) {
 		}
 	}
 	var names []string
-	for _, nt := range opt.State() {
+	for _, nt := range momentumBuffers(t, opt) {
 		names = append(names, nt.Name)
 	}
 	var wantNames []string

@@ -196,7 +196,7 @@ func testFolds(cfg trainer.Config, test *dataset.Set, folds []FoldResult, log *l
 	for i := range folds {
 		f := &folds[i]
 		path := filepath.Join(FoldDir(cfg.Out, f.Fold), trainer.StateDictFile)
-		net, err := trainer.LoadNet(path, cfg.Model, log)
+		net, err := infer.LoadNet(path, cfg.Model, log)
 		if err != nil {
 			return fmt.Errorf("fold %d: %w", f.Fold, err)
 		}

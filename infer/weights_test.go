@@ -1,4 +1,4 @@
-package trainer
+package infer
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"gotrain/checkpoint"
 	"gotrain/internal/pyref"
 	"gotrain/model"
 	"gotrain/torch"
@@ -155,7 +156,7 @@ func near(a, b float64) bool {
 // TestWeightsFromCheckpoint: one of our checkpoints is detected as one,
 // read once for its model's weights (what PyTorch finds under "model"),
 // names its network to LoadNet, and other files are refused by
-// readCheckpoint as not checkpoints.
+// checkpoint.Read as not checkpoints.
 func TestWeightsFromCheckpoint(t *testing.T) {
 	pyref.Require(t, "torch")
 	dir := t.TempDir()
@@ -172,8 +173,18 @@ func TestWeightsFromCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, CheckpointFile)
-	if err := saveCheckpoint(path, net, opt, sched, runState{Config: Config{Training: Training{Model: "seed"}}}); err != nil {
+	path := filepath.Join(dir, "checkpoint.pt")
+	ck := &checkpoint.Checkpoint{Scheduler: sched.StateDict(1), Run: []byte(`{"config":{"model":"seed"}}`)}
+	if ck.Model, err = torch.StateDictValue(nn.StateDict(net)); err != nil {
+		t.Fatal(err)
+	}
+	if ck.Optimizer, err = opt.StateDict(sched); err != nil {
+		t.Fatal(err)
+	}
+	if ck.RNG, err = torch.RNGState(); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkpoint.Save(path, ck); err != nil {
 		t.Fatal(err)
 	}
 	if k, err := ptfile.DetectFile(path); err != nil || k != ptfile.Checkpoint {
@@ -219,20 +230,20 @@ json.dump({"keys": list(sd), "sums": [float(v.double().sum()) for v in sd.values
 	}
 
 	// A state_dict and garbage are not checkpoints.
-	sd := filepath.Join(dir, StateDictFile)
+	sd := filepath.Join(dir, "model_state_dict.pt")
 	if err := torch.Save(sd, nn.StateDict(net)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readCheckpoint(sd); !errors.Is(err, errNotCheckpoint) || !strings.Contains(err.Error(), "it is a state_dict") {
-		t.Errorf("readCheckpoint of a state_dict: %v, want errNotCheckpoint", err)
+	if _, err := checkpoint.Read(sd); !errors.Is(err, checkpoint.ErrNotCheckpoint) || !strings.Contains(err.Error(), "it is a state_dict") {
+		t.Errorf("checkpoint.Read of a state_dict: %v, want ErrNotCheckpoint", err)
 	}
 	garbage := filepath.Join(dir, "garbage.pt")
 	if err := os.WriteFile(garbage, []byte("not a checkpoint"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var fe *ptfile.FormatError
-	if _, err := readCheckpoint(garbage); !errors.As(err, &fe) {
-		t.Errorf("readCheckpoint of garbage: %v, want a *ptfile.FormatError", err)
+	if _, err := checkpoint.Read(garbage); !errors.As(err, &fe) {
+		t.Errorf("checkpoint.Read of garbage: %v, want a *ptfile.FormatError", err)
 	}
 	if _, err := ReadWeights(garbage); !errors.As(err, &fe) || !strings.Contains(err.Error(), "reading weights: ptfile: "+garbage+": not a torch.save zip archive") {
 		t.Errorf("ReadWeights of garbage: %v, want a *ptfile.FormatError", err)

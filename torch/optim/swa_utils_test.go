@@ -1,4 +1,4 @@
-package trainer
+package optim
 
 import (
 	"encoding/json"
@@ -13,7 +13,7 @@ import (
 )
 
 // TestEMAMatchesAveragedModel feeds a sequence of network states (random
-// weights, growing num_batches_tracked) to the EMA and has PyTorch's
+// weights, growing num_batches_tracked) to the AveragedModel and has PyTorch's
 // AveragedModel average the same states.
 func TestEMAMatchesAveragedModel(t *testing.T) {
 	pyref.Require(t, "torch")
@@ -23,7 +23,7 @@ func TestEMAMatchesAveragedModel(t *testing.T) {
 	defer nn.Free(net)
 	avg := torch.Must(model.New("seed", model.Options{}))
 	const decay, steps = 0.9, 4
-	e, err := NewEMA(net, avg, decay)
+	e, err := NewAveragedModel(net, avg, decay)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,11 @@ func TestEMAMatchesAveragedModel(t *testing.T) {
 	keep := func(name string, x *torch.Tensor) {
 		file = append(file, nn.NamedTensor{Name: name, Tensor: torch.Keep(torch.Must(x.Clone()))})
 	}
-	defer func() { freeNamed(file) }()
+	defer func() {
+		for _, nt := range file {
+			nt.Tensor.Free()
+		}
+	}()
 	for s := range steps {
 		// A "training step": new weights and running statistics, one more batch tracked.
 		err := torch.NoGrad(func() error {
@@ -60,7 +64,7 @@ func TestEMAMatchesAveragedModel(t *testing.T) {
 		for i, b := range buffers {
 			keep(fmt.Sprintf("s%d.b%d", s, i), b.Tensor)
 		}
-		if err := e.Update(); err != nil {
+		if err := e.UpdateParameters(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -102,13 +106,13 @@ func TestEMAHandWorked(t *testing.T) {
 	avg := torch.Keep(torch.Must(torch.FromSlice([]float32{9, 9}, 2)))
 	defer cur.Free()
 	defer avg.Free()
-	e := &EMA{Decay: 0.5, avg: []*torch.Tensor{avg}, cur: []*torch.Tensor{cur}}
+	e := &AveragedModel{Decay: 0.5, avg: []*torch.Tensor{avg}, cur: []*torch.Tensor{cur}}
 	step := func(vals []float32, want []float32) {
 		t.Helper()
 		torch.Must(0, torch.NoGrad(func() error {
 			return cur.Copy_(torch.Must(torch.FromSlice(vals, 2)))
 		}))
-		if err := e.Update(); err != nil {
+		if err := e.UpdateParameters(); err != nil {
 			t.Fatal(err)
 		}
 		got := torch.Must(torch.ToSlice[float32](avg))

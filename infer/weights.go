@@ -1,12 +1,18 @@
-package trainer
+package infer
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/sirupsen/logrus"
 
+	"gotrain/checkpoint"
+	"gotrain/dataset"
+	"gotrain/model"
 	"gotrain/torch"
 	"gotrain/torch/nn"
 	"gotrain/torch/ptfile"
@@ -22,37 +28,54 @@ func ReadWeights(path string) ([]nn.NamedTensor, error) {
 	return ts, err
 }
 
+// recorded is what one of our checkpoints says of its network: the parts
+// of its run state's configuration (docs/FORMATS.md) that building the
+// network again needs. Dropout is nil when the file has none.
+type recorded struct {
+	Model   string   `json:"model"`
+	Dropout *float64 `json:"dropout"`
+}
+
 // readWeights reads path's tensors as ReadWeights does, reading the file
-// once, and for one of our checkpoints also returns the name of the
-// network it holds (otherwise "").
-func readWeights(path string) ([]nn.NamedTensor, string, error) {
+// once, and for one of our checkpoints also returns what it records of its
+// network (otherwise nil).
+func readWeights(path string) ([]nn.NamedTensor, *recorded, error) {
 	kind, err := ptfile.DetectFile(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading weights: %w", err)
+		return nil, nil, fmt.Errorf("reading weights: %w", err)
 	}
 	switch kind {
 	case ptfile.TorchScript:
 		ts, err := readScriptWeights(path)
-		return ts, "", err
+		return ts, nil, err
 	case ptfile.Checkpoint:
-		ck, err := loadCheckpoint(path)
+		ck, err := checkpoint.Read(path)
 		if err == nil {
-			freeNamed(ck.optimizer)
-			return checkpointWeights(ck), ck.Config.Model, nil
+			var run struct {
+				Config recorded `json:"config"`
+			}
+			if err := json.Unmarshal(ck.Run, &run); err != nil {
+				return nil, nil, fmt.Errorf("checkpoint %s: bad run state: %w", path, err)
+			}
+			ts, err := torch.TensorsOf(ck.Weights())
+			if err != nil {
+				return nil, nil, fmt.Errorf("checkpoint %s: weights: %w", path, err)
+			}
+			return ts, &run.Config, nil
 		}
-		if !errors.Is(err, errNotCheckpoint) {
-			return nil, "", err
+		if !errors.Is(err, checkpoint.ErrNotCheckpoint) {
+			return nil, nil, err
 		}
 		// Another program's checkpoint: torch.Load finds its state_dict.
 	}
 	ts, err := torch.Load(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("reading weights: %w", err)
+		return nil, nil, fmt.Errorf("reading weights: %w", err)
 	}
 	for _, nt := range ts {
 		torch.Keep(nt.Tensor)
 	}
-	return ts, "", nil
+	return ts, nil, nil
 }
 
 // readScriptWeights reads the parameters and buffers of a TorchScript
@@ -138,4 +161,48 @@ func freeNamed(ts []nn.NamedTensor) {
 	for _, nt := range ts {
 		nt.Tensor.Free()
 	}
+}
+
+// LoadNet builds a network and loads weights into it from a checkpoint,
+// state_dict or TorchScript file. A checkpoint names its network; name may
+// be empty then, and must agree with it otherwise. For other files name
+// picks the network (empty means model.Default).
+func LoadNet(path, name string, log *logrus.Logger) (*model.Net, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	ts, rec, err := readWeights(path)
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil && rec.Model != "" {
+		if name != "" && name != rec.Model {
+			freeNamed(ts)
+			return nil, fmt.Errorf("%s is a checkpoint of model %q, not %q", path, rec.Model, name)
+		}
+		name = rec.Model
+	}
+	if name == "" {
+		name = model.Default
+	}
+	net, err := model.New(name, model.Options{})
+	if err != nil {
+		freeNamed(ts)
+		return nil, err
+	}
+	if err := loadWeights(net, ts, path, log); err != nil {
+		nn.Free(net)
+		return nil, err
+	}
+	nn.SetTraining(net, false)
+	return net, nil
+}
+
+// LoadTestSet reads the test split from a data location as a run does
+// (dataset.Open: empty means ./data, downloaded if missing), keeping limit
+// images (0: all).
+func LoadTestSet(ctx context.Context, data string, limit, workers int, log *logrus.Logger) (*dataset.Set, error) {
+	_, test, err := dataset.Open(ctx, data, dataset.WithLogger(dataset.LoggerFunc(log.Infof)), dataset.WithWorkers(workers),
+		dataset.WithLimits(0, limit), dataset.WithTestOnly())
+	return test, err
 }
