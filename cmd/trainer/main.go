@@ -180,7 +180,7 @@ func newApp(log *logrus.Logger, stop *stopper) *cli.App {
 		},
 		Commands: []*cli.Command{
 			evaluateCommand(log), predictCommand(log), summaryCommand(), exportCommand(log), cvCommand(log),
-			ensembleCommand(log),
+			ensembleCommand(log), sweepCommand(log, stop),
 		},
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {},
