@@ -144,21 +144,21 @@ func (r *Runner) Run(ctx context.Context, indices []int) (Outcome, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				st, err := r.trial(ctx, r.Plan.Trials[i])
+				st, ran, err := r.trial(ctx, r.Plan.Trials[i])
 				mu.Lock()
 				switch {
 				case err != nil:
 					errs = append(errs, fmt.Errorf("trial %d: %w", i, err))
+				case !ran && st == Running:
+					out.Held++
+				case !ran:
+					out.Skipped++
 				case st == Done:
 					out.Done++
 				case st == Failed:
 					out.Failed++
-				case st == Interrupted:
-					out.Interrupted++
-				case st == Running:
-					out.Held++
 				default:
-					out.Skipped++
+					out.Interrupted++
 				}
 				mu.Unlock()
 			}
@@ -185,29 +185,30 @@ func (r *Runner) Run(ctx context.Context, indices []int) (Outcome, error) {
 }
 
 // trial runs t unless it ended before or another worker holds it, and
-// returns its status: Done, Failed or Interrupted after a start, Running
-// if held, or the status it ended with before.
-func (r *Runner) trial(ctx context.Context, t Trial) (Status, error) {
+// returns its status and whether it ran: Done, Failed or Interrupted
+// after a start; Running if another worker holds it, or the status it
+// ended with before.
+func (r *Runner) trial(ctx context.Context, t Trial) (st Status, ran bool, err error) {
 	dir := filepath.Join(r.Dir, t.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("trial folder: %w", err)
+		return "", false, fmt.Errorf("trial folder: %w", err)
 	}
 	claim, err := lockfile.Acquire(filepath.Join(dir, ClaimFile))
 	if held := (*lockfile.HeldError)(nil); errors.As(err, &held) {
 		r.Log.Infof("trial %d (%s): run by another worker (process %d); left to it", t.Index, t.Name, held.PID)
-		return Running, nil
+		return Running, false, nil
 	} else if err != nil {
-		return "", err
+		return "", false, err
 	}
 	defer claim.Release()
 	// Read under the claim: a worker that held it may have just finished.
 	rec, err := ReadRecord(dir)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if rec.Status == Done || rec.Status == Failed && !r.RetryFailed {
 		r.Log.Debugf("trial %d (%s): %s before; skipped", t.Index, t.Name, rec.Status)
-		return rec.Status, nil
+		return rec.Status, false, nil
 	}
 	var args []string
 	what := "starting"
@@ -221,13 +222,13 @@ func (r *Runner) trial(ctx context.Context, t Trial) (Status, error) {
 	host, _ := os.Hostname()
 	rec = Record{Trial: t, Status: Running, Args: args, Host: host, Starts: rec.Starts + 1, Started: time.Now().UTC()}
 	if err := writeJSON(filepath.Join(dir, RecordFile), rec); err != nil {
-		return "", err
+		return "", false, err
 	}
 	r.Log.Infof("trial %d (%s): %s in %s", t.Index, t.Name, what, dir)
 	rec.Status, rec.ExitCode, rec.Error = r.exec(ctx, dir, args)
 	rec.Ended = time.Now().UTC()
 	if err := writeJSON(filepath.Join(dir, RecordFile), rec); err != nil {
-		return "", err
+		return "", false, err
 	}
 	took := rec.Ended.Sub(rec.Started).Round(time.Second)
 	switch rec.Status {
@@ -243,7 +244,7 @@ func (r *Runner) trial(ctx context.Context, t Trial) (Status, error) {
 		r.Log.Errorf("trial %d (%s): failed after %v with exit %d: %s (output in %s)", t.Index, t.Name, took, rec.ExitCode, rec.Error,
 			filepath.Join(dir, LogFile))
 	}
-	return rec.Status, nil
+	return rec.Status, true, nil
 }
 
 // exec runs Program with args, its output appended to the trial's log,
