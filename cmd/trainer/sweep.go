@@ -127,6 +127,10 @@ func sweepAction(c *cli.Context, log *logrus.Logger, stop *stopper) error {
 	if single && planned != nil && trial >= len(planned.Trials) {
 		return usagef("sweep: trial %d: the sweep has trials 0 to %d", trial, len(planned.Trials)-1)
 	}
+	machine, err := sweepMachineArgs(c)
+	if err != nil {
+		return err
+	}
 	plan, err := sweep.Open(dir, planned)
 	if err != nil {
 		return err
@@ -137,10 +141,6 @@ func sweepAction(c *cli.Context, log *logrus.Logger, stop *stopper) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("sweep: the trainer's own path: %w", err)
-	}
-	machine, err := sweepMachineArgs(c)
-	if err != nil {
-		return err
 	}
 	r := &sweep.Runner{Dir: dir, Plan: plan, Program: exe, MachineArgs: machine, Parallel: c.Int("parallel"),
 		RetryFailed: c.Bool("retry-failed"), Log: log}
