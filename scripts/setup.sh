@@ -6,14 +6,14 @@
 #   scripts/setup.sh --test-deps   also PyTorch, torchvision, numpy, PIL and
 #                                  OpenCV for Python, which the tests compare against,
 #                                  and protoc with Python's protobuf, which read the
-#                                  TensorBoard event files back, and cppcheck
-#                                  for make vet
+#                                  TensorBoard event files back, cppcheck for make vet,
+#                                  and Slurm with munge for the sweep test's cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(g++ make libtorch-dev libgloo-dev)
 if [[ "${1:-}" == "--test-deps" ]]; then
   pkgs+=(python3-torch python3-torchvision python3-numpy python3-pil python3-opencv
-    protobuf-compiler python3-protobuf cppcheck)
+    protobuf-compiler python3-protobuf cppcheck slurm-wlm munge)
 fi
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo=sudo; fi
