@@ -38,12 +38,17 @@ func sweepTrainingFlags() []cli.Flag {
 	return flags
 }
 
-// isMachineFlag reports whether a flag is a setting of the machine (those
-// a resumed run takes): a sweep passes it to every start of every trial
-// and does not keep it in its plan, so that a continuation or another
-// worker may set it otherwise.
+// isMachineFlag reports whether a flag is a setting of the machine that a
+// resumed run takes (-device, -threads, ...; see the flag table): a sweep
+// passes it to every start of every trial and does not keep it in its
+// plan, so that a continuation or another worker may set it otherwise.
 func isMachineFlag(name string) bool {
-	return name != "resume" && !strings.HasPrefix(name, "log-") && slices.Contains(resumeFlags, name)
+	for _, o := range allOptions() {
+		if o.name() == name {
+			return o.takenOnResume() && name != "resume"
+		}
+	}
+	return false
 }
 
 // paramValue collects the repeated -param flags.
