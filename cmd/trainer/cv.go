@@ -46,12 +46,15 @@ func cvCommand(log *logrus.Logger) *cli.Command {
 	flags = append(flags,
 		&cli.IntFlag{Name: "folds", Value: 5, Usage: "number of stratified folds of the training set"},
 		&cli.StringFlag{Name: "resume", Usage: "continue the cross-validation in this output folder: finished folds are skipped, an interrupted one resumes (its settings are reused; only -threads, -workers, -device and -device-augment may be changed)"},
+		&cli.IntFlag{Name: "trial", Usage: "train only fold I+1, as task I of a job array (default: $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX where set); then -collect"},
+		&cli.BoolFlag{Name: "collect", Usage: "only test the folds of the cross-validation in -out (or -resume), all finished, and write its table"},
 	)
 	return &cli.Command{
 		Name:  "cv",
 		Usage: "K-fold cross-validation: train on stratified folds of the training set, then test each fold's network",
-		UsageText: "trainer cv -folds K [training flags] [-out DIR]\n" +
-			"trainer cv -resume DIR",
+		UsageText: "trainer cv -folds K [training flags] [-out DIR] [-trial I]\n" +
+			"trainer cv -resume DIR\n" +
+			"trainer cv -collect -out DIR",
 		Description: "Fold k trains a normal run in DIR/fold-k on the other folds' images, with its held-out fold as the\n" +
 			"test pass of every epoch. When all folds are done, each fold's final network is tested once on the\n" +
 			"test set, and DIR/cv.csv and DIR/cv.json give each fold's validation and test accuracy, and their\n" +
@@ -67,6 +70,32 @@ func cvAction(c *cli.Context, log *logrus.Logger) error {
 	}
 	cfg := configFrom(c)
 	resume := c.String("resume")
+	opts := trainer.Options{Log: log, Progress: os.Stdout, IsTerminal: progress.IsTerminal(os.Stdout),
+		Override: resumeOverride(c, cfg, false)}
+	if c.Bool("collect") {
+		dir := resume
+		if dir == "" {
+			dir = cfg.Out
+		}
+		res, err := cv.Collect(c.Context, dir, opts)
+		if err != nil {
+			return err
+		}
+		return res.WriteTable(os.Stdout)
+	}
+	trial, single, err := arrayTask(c, "cv")
+	if err != nil {
+		return err
+	}
+	if single && resume == "" {
+		if err := cfg.Validate(); err != nil {
+			return usageError{err}
+		}
+		if k := c.Int("folds"); trial >= k || k < 2 {
+			return usagef("cv: -trial %d: a %d-fold cross-validation has trials 0 to %d", trial, k, k-1)
+		}
+		return cv.RunFold(c.Context, cv.Config{Folds: c.Int("folds"), Config: cfg}, trial+1, opts)
+	}
 	if resume == "" {
 		if err := cfg.Validate(); err != nil {
 			return usageError{err}
@@ -77,10 +106,8 @@ func cvAction(c *cli.Context, log *logrus.Logger) error {
 	} else if err := checkResumeFlags(c, c.Command.Flags, "cross-validation", cfg); err != nil {
 		return err
 	}
-	res, err := cv.Run(c.Context, cv.Config{Folds: c.Int("folds"), Config: cfg}, trainer.Options{
-		Log: log, Progress: os.Stdout, IsTerminal: progress.IsTerminal(os.Stdout), Resume: resume,
-		Override: resumeOverride(c, cfg, false),
-	})
+	opts.Resume = resume
+	res, err := cv.Run(c.Context, cv.Config{Folds: c.Int("folds"), Config: cfg}, opts)
 	if err != nil {
 		return err
 	}

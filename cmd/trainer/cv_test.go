@@ -207,3 +207,56 @@ print(json.dumps([[np.mean(a), np.mean(b)], [np.std(a, ddof=1), np.std(b, ddof=1
 	}
 	return r
 }
+
+// TestCVJobArray trains the folds of a 2-fold cross-validation as the
+// tasks of a job array would (-trial, $SLURM_ARRAY_TASK_ID), then
+// collects them (-collect): the table and each fold's weights are those
+// of the same cross-validation run in one go.
+func TestCVJobArray(t *testing.T) {
+	needArchive(t)
+	whole, array := filepath.Join(t.TempDir(), "cv"), filepath.Join(t.TempDir(), "cv")
+	args := func(out string, extra ...string) []string {
+		return append([]string{"cv", "-folds", "2", "-model", "seed", "-epochs", "1", "-batch-size", "50", "-train-limit", "200",
+			"-test-limit", "100", "-seed", "3", "-threads", "1", "-workers", "1", "-data", archive, "-out", out, "-tensorboard", "off"}, extra...)
+	}
+	if r := runTrainer(t, args(whole)...); r.code != 0 {
+		t.Fatalf("cv in one go: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := runTrainer(t, args(array, "-trial", "1")...); r.code != 0 || !strings.Contains(r.stderr, "fold 2/2: training") {
+		t.Fatalf("cv -trial 1: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := runTrainer(t, "cv", "-collect", "-out", array); r.code != exitError || !strings.Contains(r.stderr, "fold 1 has not finished") {
+		t.Errorf("cv -collect with fold 1 missing: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := runTrainer(t, args(array, "-trial", "2")...); r.code != exitUsage {
+		t.Errorf("cv -trial 2 of 2 folds: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := runTrainer(t, args(array, "-folds", "3", "-trial", "0")...); r.code != exitError || !strings.Contains(r.stderr, cv.ErrOther.Error()) {
+		t.Errorf("another cross-validation in the folder: exit %d\n%s", r.code, r.stderr)
+	}
+	t.Setenv("SLURM_ARRAY_TASK_ID", "0")
+	if r := runTrainer(t, args(array)...); r.code != 0 || !strings.Contains(r.stderr, "fold 1/2: training") {
+		t.Fatalf("cv as array task 0: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := runTrainer(t, args(array)...); r.code != 0 || !strings.Contains(r.stderr, "fold 1/2 finished before; skipped") {
+		t.Errorf("cv as array task 0 again: exit %d\n%s", r.code, r.stderr)
+	}
+	os.Unsetenv("SLURM_ARRAY_TASK_ID") // t.Setenv restores it at the end
+	if r := runTrainer(t, "cv", "-collect", "-out", array); r.code != 0 || !strings.Contains(r.stdout, "mean ± std") {
+		t.Fatalf("cv -collect: exit %d\n%s", r.code, r.stderr)
+	}
+	a, err := os.ReadFile(filepath.Join(whole, cv.CSVFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(array, cv.CSVFile))
+	if err != nil || !bytes.Equal(a, b) {
+		t.Errorf("%s of the array:\n%s\nin one go:\n%s (%v)", cv.CSVFile, b, a, err)
+	}
+	for k := 1; k <= 2; k++ {
+		if !equalTensors(readTensors(t, filepath.Join(cv.FoldDir(whole, k), trainer.StateDictFile)),
+			readTensors(t, filepath.Join(cv.FoldDir(array, k), trainer.StateDictFile))) {
+			t.Errorf("fold %d: the array task's weights differ from the fold's in one go", k)
+		}
+	}
+}

@@ -125,7 +125,7 @@ func sweepAction(c *cli.Context, log *logrus.Logger, stop *stopper) error {
 		}
 		return writeSweepTable(dir, log)
 	}
-	trial, single, err := sweepTrial(c)
+	trial, single, err := arrayTask(c, "sweep")
 	if err != nil {
 		return err
 	}
@@ -261,20 +261,21 @@ func sweepPlanFrom(c *cli.Context) (*sweep.Plan, error) {
 	return &plan, nil
 }
 
-// sweepTrial returns the one trial to run, from -trial or the job array's
-// environment, and whether there is one.
-func sweepTrial(c *cli.Context) (int, bool, error) {
+// arrayTask returns the one trial (0-based) that a command runs, from
+// -trial or the job array's environment, and whether there is one; cmd
+// names the command in errors.
+func arrayTask(c *cli.Context, cmd string) (int, bool, error) {
 	if c.IsSet("trial") {
 		if i := c.Int("trial"); i >= 0 {
 			return i, true, nil
 		}
-		return 0, false, usagef("sweep: -trial must not be negative, got %d", c.Int("trial"))
+		return 0, false, usagef("%s: -trial must not be negative, got %d", cmd, c.Int("trial"))
 	}
 	for _, name := range []string{"SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"} {
 		if v, ok := os.LookupEnv(name); ok {
 			i, err := strconv.Atoi(v)
 			if err != nil || i < 0 {
-				return 0, false, usagef("sweep: $%s=%q is not a trial index", name, v)
+				return 0, false, usagef("%s: $%s=%q is not a trial index", cmd, name, v)
 			}
 			return i, true, nil
 		}

@@ -36,7 +36,13 @@ type Lock struct {
 // Acquire takes the lock on the file at path, creating the file if needed,
 // and writes the process id into it. It does not wait: if another process
 // holds the lock, it returns a *HeldError.
-func Acquire(path string) (*Lock, error) {
+func Acquire(path string) (*Lock, error) { return acquire(path, syscall.LOCK_EX|syscall.LOCK_NB) }
+
+// Wait takes the lock on the file at path as Acquire does, waiting for
+// the process that holds it to release it.
+func Wait(path string) (*Lock, error) { return acquire(path, syscall.LOCK_EX) }
+
+func acquire(path string, how int) (*Lock, error) {
 	// Release removes the file while it still holds the lock. A process
 	// that opened the file before the removal may then lock the removed
 	// file; it finds that the path now names another file, and tries again.
@@ -45,7 +51,11 @@ func Acquire(path string) (*Lock, error) {
 		if err != nil {
 			return nil, fmt.Errorf("lock: %w", err)
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		err = syscall.Flock(int(f.Fd()), how)
+		for errors.Is(err, syscall.EINTR) {
+			err = syscall.Flock(int(f.Fd()), how)
+		}
+		if err != nil {
 			f.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
 				return nil, &HeldError{Path: path, PID: readPID(path)}

@@ -8,9 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 
 	"gotrain/internal/atomicfile"
+	"gotrain/internal/lockfile"
 )
 
 // Files a sweep writes into its folder, beside one folder per trial.
@@ -69,11 +69,11 @@ func Open(dir string, p *Plan) (Plan, error) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Plan{}, fmt.Errorf("sweep folder: %w", err)
 	}
-	unlock, err := lockWait(filepath.Join(dir, planLock))
+	lock, err := lockfile.Wait(filepath.Join(dir, planLock))
 	if err != nil {
 		return Plan{}, fmt.Errorf("sweep folder %s: %w", dir, err)
 	}
-	defer unlock()
+	defer lock.Release()
 	path := filepath.Join(dir, PlanFile)
 	saved, err := readPlan(path)
 	switch {
@@ -114,26 +114,6 @@ func readPlan(path string) (Plan, error) {
 		}
 	}
 	return p, nil
-}
-
-// lockWait takes an exclusive flock(2) on the file at path, waiting for
-// other holders, and returns its release. The file stays.
-func lockWait(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
 }
 
 // writeJSON writes v as indented JSON to path, atomically.
