@@ -33,13 +33,20 @@ type Prediction struct {
 // an image takes 4 to 8 bytes a pixel.
 const DefaultMaxPixels = 89_478_485
 
+// MaxDecodePixels is the most pixels Predict ever decodes, whatever limit
+// it is given (0, no limit of the caller's, included): 2^30, 4 to 8 GiB
+// decoded. A few bytes of PNG can declare a far larger image, whose
+// decoding would exhaust memory and end the process.
+const MaxDecodePixels = 1 << 30
+
 // ErrTooManyPixels reports an image whose header declares more pixels than
 // the limit; it is refused before it is decoded.
 var ErrTooManyPixels = errors.New("image has too many pixels")
 
 // Predict classifies image files (PNG or JPEG, resized to 32x32 when they
 // are not) and returns the top k classes of each. Images of more than
-// maxPixels pixels (0: no limit) are refused with ErrTooManyPixels.
+// maxPixels pixels (0: no limit but MaxDecodePixels, which also bounds a
+// larger maxPixels) are refused with ErrTooManyPixels.
 func Predict(net *model.Net, paths []string, k, maxPixels int) ([][]Prediction, error) {
 	if k < 1 || k > len(dataset.Classes) {
 		return nil, fmt.Errorf("top-k must be in [1, %d], got %d", len(dataset.Classes), k)
@@ -111,20 +118,28 @@ func firstDevice(m nn.Module) torch.Device {
 
 // readImage32 decodes an image file into 32x32 RGB HWC bytes, resizing
 // with bilinear interpolation when needed. The size in the file's header
-// is checked against maxPixels (0: no limit) before the image is decoded:
-// a few bytes can declare an image that would exhaust memory.
+// is checked against maxPixels (0: no limit but MaxDecodePixels) before
+// the image is decoded: a few bytes can declare an image that would
+// exhaust memory.
 func readImage32(path string, maxPixels int) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not an image file (PNG or JPEG)", path)
+	}
 	cfg, _, err := image.DecodeConfig(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if n := int64(cfg.Width) * int64(cfg.Height); maxPixels > 0 && n > int64(maxPixels) {
+	n := int64(cfg.Width) * int64(cfg.Height)
+	if maxPixels > 0 && maxPixels < MaxDecodePixels && n > int64(maxPixels) {
 		return nil, fmt.Errorf("%s: %w (%dx%d = %d, more than %d)", path, ErrTooManyPixels, cfg.Width, cfg.Height, n, maxPixels)
+	}
+	if n > MaxDecodePixels {
+		return nil, fmt.Errorf("%s: %w (%dx%d = %d, more than %d, the most that is ever decoded)", path, ErrTooManyPixels, cfg.Width, cfg.Height, n, MaxDecodePixels)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -118,3 +118,30 @@ func TestReadImage32PixelLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestReadImage32HardLimit checks that no limit, 0 or larger than
+// MaxDecodePixels, lets a decompression bomb be decoded (which ended the
+// process with Go's "out of memory" trace under -max-pixels 0).
+func TestReadImage32HardLimit(t *testing.T) {
+	dir := t.TempDir()
+	bomb := filepath.Join(dir, "bomb.png")
+	if err := os.WriteFile(bomb, pngHeaderOnly(100000, 100000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{0, MaxDecodePixels, 1 << 40} {
+		_, err := readImage32(bomb, limit)
+		if !errors.Is(err, ErrTooManyPixels) || !strings.Contains(err.Error(), "(100000x100000 = 10000000000, more than 1073741824, the most that is ever decoded)") {
+			t.Errorf("bomb under a limit of %d: %v, want the hard limit's ErrTooManyPixels", limit, err)
+		}
+	}
+}
+
+// TestReadImage32Directory checks that a folder is named as one, not as
+// an image of unknown format.
+func TestReadImage32Directory(t *testing.T) {
+	dir := t.TempDir()
+	_, err := readImage32(dir, DefaultMaxPixels)
+	if err == nil || err.Error() != dir+" is a directory, not an image file (PNG or JPEG)" {
+		t.Errorf("a folder: %v", err)
+	}
+}

@@ -164,10 +164,37 @@ func freeNamed(ts []nn.NamedTensor) {
 }
 
 // LoadNet builds a network and loads weights into it from a checkpoint,
-// state_dict or TorchScript file. A checkpoint names its network; name may
-// be empty then, and must agree with it otherwise. For other files name
-// picks the network (empty means model.Default).
+// state_dict or TorchScript file, for evaluation and prediction (in
+// evaluation mode, with dropout 0, which evaluation does not use). A
+// checkpoint names its network; name may be empty then, and must agree
+// with it otherwise. For other files name picks the network (empty means
+// model.Default).
 func LoadNet(path, name string, log *logrus.Logger) (*model.Net, error) {
+	zero := 0.0
+	return LoadNetWith(path, LoadOptions{Model: name, Dropout: &zero}, log)
+}
+
+// DefaultDropout is the seed recipe's dropout probability (the trainer's
+// default), which LoadNetWith gives the network of a file that records
+// none.
+const DefaultDropout = 0.05
+
+// LoadOptions say how LoadNetWith builds the network that a file's weights
+// go into.
+type LoadOptions struct {
+	// Model names the network; "" takes a checkpoint's, else
+	// model.Default. A checkpoint of another network is refused.
+	Model string
+	// Dropout, if not nil, is the network's dropout probability, which
+	// matters only to a network that trains again (a TorchScript export
+	// put back in train mode); nil takes the one a checkpoint's run
+	// recorded, else DefaultDropout.
+	Dropout *float64
+}
+
+// LoadNetWith builds a network as o says and loads weights into it from a
+// checkpoint, state_dict or TorchScript file, as LoadNet does.
+func LoadNetWith(path string, o LoadOptions, log *logrus.Logger) (*model.Net, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
@@ -175,6 +202,7 @@ func LoadNet(path, name string, log *logrus.Logger) (*model.Net, error) {
 	if err != nil {
 		return nil, err
 	}
+	name := o.Model
 	if rec != nil && rec.Model != "" {
 		if name != "" && name != rec.Model {
 			freeNamed(ts)
@@ -185,7 +213,14 @@ func LoadNet(path, name string, log *logrus.Logger) (*model.Net, error) {
 	if name == "" {
 		name = model.Default
 	}
-	net, err := model.New(name, model.Options{})
+	dropout := DefaultDropout
+	switch {
+	case o.Dropout != nil:
+		dropout = *o.Dropout
+	case rec != nil && rec.Dropout != nil:
+		dropout = *rec.Dropout
+	}
+	net, err := model.New(name, model.Options{Dropout: dropout})
 	if err != nil {
 		freeNamed(ts)
 		return nil, err

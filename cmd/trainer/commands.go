@@ -183,7 +183,8 @@ func predictCommand(log *logrus.Logger) *cli.Command {
 		UsageText: "trainer predict -weights FILE [-top-k 3] IMAGE...",
 		Flags: append(weightsFlags(),
 			&cli.IntFlag{Name: "top-k", Value: 3, Usage: "number of classes to show per image"},
-			&cli.IntFlag{Name: "max-pixels", Value: infer.DefaultMaxPixels, Usage: "refuse images of more pixels than this (as PIL's MAX_IMAGE_PIXELS; 0: no limit)"},
+			&cli.IntFlag{Name: "max-pixels", Value: infer.DefaultMaxPixels, Usage: fmt.Sprintf("refuse images of more pixels than this (as PIL's MAX_IMAGE_PIXELS), "+
+				"read from the file's header before decoding; 0: no limit but the hard one, %d pixels (4 to 8 GiB decoded), which no value exceeds", infer.MaxDecodePixels)},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -192,16 +193,25 @@ func predictCommand(log *logrus.Logger) *cli.Command {
 			if k := c.Int("top-k"); k < 1 || k > len(dataset.Classes) {
 				return usagef("predict: -top-k must be in [1, %d], got %d", len(dataset.Classes), k)
 			}
-			if c.Int("max-pixels") < 0 {
-				return usagef("predict: -max-pixels must not be negative, got %d", c.Int("max-pixels"))
+			maxPixels := c.Int("max-pixels")
+			if maxPixels < 0 {
+				return usagef("predict: -max-pixels must not be negative, got %d", maxPixels)
+			}
+			if maxPixels > infer.MaxDecodePixels {
+				return usagef("predict: -max-pixels must be at most %d (the hard limit), got %d", infer.MaxDecodePixels, maxPixels)
+			}
+			for _, p := range c.Args().Slice() {
+				if st, err := os.Stat(p); err == nil && st.IsDir() {
+					return usagef("predict: %s is a directory; give the image files (PNG or JPEG) themselves, such as %s", p, filepath.Join(p, "*.png"))
+				}
 			}
 			net, _, err := openNet(c, log)
 			if err != nil {
 				return err
 			}
 			defer nn.Free(net)
-			preds, err := infer.Predict(net, c.Args().Slice(), c.Int("top-k"), c.Int("max-pixels"))
-			if errors.Is(err, infer.ErrTooManyPixels) {
+			preds, err := infer.Predict(net, c.Args().Slice(), c.Int("top-k"), maxPixels)
+			if errors.Is(err, infer.ErrTooManyPixels) && maxPixels > 0 && maxPixels < infer.MaxDecodePixels {
 				return fmt.Errorf("%w; -max-pixels raises the limit", err)
 			}
 			if err != nil {
@@ -251,10 +261,12 @@ func exportCommand(log *logrus.Logger) *cli.Command {
 	return &cli.Command{
 		Name:      "export",
 		Usage:     "write weights as a PyTorch state_dict (torch.load) or TorchScript (torch.jit.load) file",
-		UsageText: "trainer export -weights FILE -format state_dict|torchscript -o OUT",
+		UsageText: "trainer export -weights FILE -format state_dict|torchscript [-dropout P] -o OUT",
 		Flags: append(weightsFlags()[:2],
 			&cli.StringFlag{Name: "format", Value: "state_dict", Usage: "state_dict or torchscript"},
 			&cli.StringFlag{Name: "o", Aliases: []string{"output"}, Usage: "output file (required)"},
+			&cli.Float64Flag{Name: "dropout", Usage: fmt.Sprintf("dropout probability of the TorchScript module once put back in train mode "+
+				"(default: the checkpoint's recorded -dropout, else the seed's %v)", infer.DefaultDropout)},
 		),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
@@ -267,12 +279,23 @@ func exportCommand(log *logrus.Logger) *cli.Command {
 			if format != "state_dict" && format != "torchscript" {
 				return usagef("export: bad -format %q: want state_dict or torchscript", format)
 			}
-			net, err := infer.LoadNet(c.String("weights"), c.String("model"), log)
+			o := infer.LoadOptions{Model: c.String("model")}
+			if c.IsSet("dropout") {
+				p := c.Float64("dropout")
+				if !(p >= 0 && p < 1) {
+					return usagef("export: -dropout must be in [0, 1), got %v", p)
+				}
+				o.Dropout = &p
+			}
+			out := c.String("o")
+			if st, err := os.Stat(out); err == nil && st.IsDir() {
+				return usagef("export: -o %s is a directory; give the path of the file to write (such as %s)", out, filepath.Join(out, "model.pt"))
+			}
+			net, err := infer.LoadNetWith(c.String("weights"), o, log)
 			if err != nil {
 				return err
 			}
 			defer nn.Free(net)
-			out := c.String("o")
 			if dir := filepath.Dir(out); dir != "" {
 				if err := os.MkdirAll(dir, 0o755); err != nil {
 					return fmt.Errorf("export: output folder for %s: %w", out, err)

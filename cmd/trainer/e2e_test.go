@@ -339,6 +339,13 @@ func TestBadInput(t *testing.T) {
 			bomb + ": image has too many pixels (100000x100000 = 10000000000, more than 89478485); -max-pixels raises the limit"},
 		{"predict under a lower pixel limit", []string{"predict", "-weights", ckpt, "-max-pixels", "959", writeTestPNG(t)}, 1, "(40x24 = 960, more than 959)"},
 		{"predict with a negative pixel limit", []string{"predict", "-weights", ckpt, "-max-pixels", "-1", bomb}, 2, "-max-pixels must not be negative"},
+		// -max-pixels 0 is no limit but the hard one (once Go's "out of memory", exit 2).
+		{"predict a decompression bomb with no limit", []string{"predict", "-weights", ckpt, "-max-pixels", "0", bomb}, 1,
+			bomb + ": image has too many pixels (100000x100000 = 10000000000, more than 1073741824, the most that is ever decoded)\n"},
+		{"predict with a pixel limit over the hard one", []string{"predict", "-weights", ckpt, "-max-pixels", "1073741825", bomb}, 2, "-max-pixels must be at most 1073741824"},
+		{"predict a folder", []string{"predict", "-weights", ckpt, seedOut}, 2, "predict: " + seedOut + " is a directory; give the image files (PNG or JPEG) themselves"},
+		{"export onto a folder", []string{"export", "-weights", ckpt, "-o", seedOut}, 2, "export: -o " + seedOut + " is a directory"},
+		{"export with a bad dropout", []string{"export", "-weights", ckpt, "-dropout", "1", "-o", filepath.Join(t.TempDir(), "m.pt")}, 2, "export: -dropout must be in [0, 1), got 1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,17 +1,23 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"gotrain/checkpoint"
+	"gotrain/infer"
 	"gotrain/internal/pyref"
 	"gotrain/internal/testdir"
 	"gotrain/model"
 	"gotrain/torch"
 	"gotrain/torch/nn"
+	"gotrain/torch/optim"
+	"gotrain/trainer"
 )
 
 // writeSeedWeights saves a fresh seed network's state_dict to a temporary
@@ -97,6 +103,90 @@ torch.save(after, sd)
 	if _, err := os.Stat(archive); err == nil {
 		if r := runTrainer(t, "evaluate", "-weights", tuned, "-model", "seed", "-data", archive, "-test-limit", "100"); r.code != 0 {
 			t.Errorf("evaluate -weights %s: exit %d: %s", tuned, r.code, r.stderr)
+		}
+	}
+}
+
+// writeSeedCheckpoint saves a checkpoint of a fresh seed network whose
+// run recorded the given dropout, as a run writes it, and returns its path.
+func writeSeedCheckpoint(t *testing.T, dropout float64) string {
+	t.Helper()
+	net, err := model.New("seed", model.Options{Dropout: dropout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nn.Free(net)
+	opt, err := optim.NewSGD(nn.NamedParameters(net), optim.SGDConfig{LR: 0.1, Momentum: 0.9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opt.Free()
+	sched, err := optim.NewOneCycleLR(optim.DefaultOneCycleLRConfig(0.1, 1, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := trainer.DefaultConfig()
+	cfg.Model, cfg.Dropout = "seed", dropout
+	run, err := json.Marshal(map[string]any{"config": cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := &checkpoint.Checkpoint{Scheduler: sched.StateDict(1), Run: run}
+	ck.Model = torch.Must(torch.StateDictValue(nn.StateDict(net)))
+	ck.Optimizer = torch.Must(opt.StateDict(sched))
+	ck.RNG = torch.Must(torch.RNGState())
+	path := filepath.Join(t.TempDir(), trainer.CheckpointFile)
+	if err := checkpoint.Save(path, ck); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestExportCarriesDropout exports TorchScript from a checkpoint of a run
+// with -dropout 0.2 and from a plain state_dict, and has PyTorch read the
+// dropout probability of each module's Dropout: the run's (or -dropout's,
+// when given), else the seed's 0.05, so that the export fine-tunes in
+// train mode like the run's own model_torchscript.pt and the PyTorch twin.
+// (It was 0 whatever the run had.)
+func TestExportCarriesDropout(t *testing.T) {
+	pyref.Require(t, "torch")
+	if infer.DefaultDropout != trainer.DefaultConfig().Dropout {
+		t.Fatalf("infer.DefaultDropout %v, the trainer's default %v", infer.DefaultDropout, trainer.DefaultConfig().Dropout)
+	}
+	ck, sd := writeSeedCheckpoint(t, 0.2), writeSeedWeights(t)
+	dir := t.TempDir()
+	cases := []struct {
+		weights string
+		extra   []string
+		want    float64
+	}{
+		{ck, nil, 0.2},
+		{ck, []string{"-dropout", "0.1"}, 0.1},
+		{sd, nil, 0.05},
+		{sd, []string{"-dropout", "0"}, 0},
+	}
+	const readP = `
+import sys, re, json, torch
+m = torch.jit.load(sys.argv[1])
+ps = [float(re.search(r"torch.dropout\(x, ([^,]+), ", s.code).group(1))
+      for s in m.modules() if s.original_name == "Dropout"]
+json.dump(ps, sys.stdout)`
+	for i, c := range cases {
+		out := filepath.Join(dir, fmt.Sprintf("export%d.pt", i))
+		args := append([]string{"export", "-weights", c.weights, "-model", "seed", "-format", "torchscript", "-o", out}, c.extra...)
+		if r := runTrainer(t, args...); r.code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+		}
+		text, err := exec.Command(pyref.Python, "-c", readP, out).Output()
+		if err != nil {
+			t.Fatalf("PyTorch reading %s: %v", out, err)
+		}
+		var ps []float64
+		if err := json.Unmarshal(text, &ps); err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		if len(ps) != 1 || ps[0] != c.want {
+			t.Errorf("export of %s %v: Dropout p %v, want [%v]", filepath.Base(c.weights), c.extra, ps, c.want)
 		}
 	}
 }
