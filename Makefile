@@ -121,8 +121,8 @@ vet: lib
 	$(CPPCHECK) $(CPPCHECK_FLAGS) torch/csrc
 
 # Packages whose code runs goroutines (the batch loader, the trainer's loop
-# and signal handling): tested once more under the race detector.
-RACE_PKGS ?= ./dataset/ ./trainer/
+# and signal handling, the sweep's pool): tested once more under the race detector.
+RACE_PKGS ?= ./dataset/ ./trainer/ ./trainer/sweep/
 
 test: lib vet
 	$(GO) test -count=1 -timeout 40m ./...
