@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 
@@ -32,7 +33,7 @@ func tensorBoardFrom(c *cli.Context) string {
 // defaultCVOut is cv's -out.
 const defaultCVOut = "runs/cv"
 
-func cvCommand(log *logrus.Logger) *cli.Command {
+func cvCommand(log *logrus.Logger, stop *stopper) *cli.Command {
 	var flags []cli.Flag
 	for _, f := range trainFlags(trainer.DefaultConfig()) {
 		switch f.Names()[0] {
@@ -40,6 +41,9 @@ func cvCommand(log *logrus.Logger) *cli.Command {
 			continue
 		case "out":
 			f = &cli.StringFlag{Name: "out", Value: defaultCVOut, Usage: "output folder: cv.csv, cv.json and a run folder fold-K per fold"}
+		case "overwrite":
+			f = &cli.BoolFlag{Name: "overwrite", Usage: "start a new cross-validation in an -out folder that holds another one " +
+				"(finished or failed), removing its files and fold folders"}
 		}
 		flags = append(flags, f)
 	}
@@ -59,8 +63,13 @@ func cvCommand(log *logrus.Logger) *cli.Command {
 			"test pass of every epoch. When all folds are done, each fold's final network is tested once on the\n" +
 			"test set, and DIR/cv.csv and DIR/cv.json give each fold's validation and test accuracy, and their\n" +
 			"mean and sample standard deviation (ddof=1). The folds depend only on the training set, -folds and -seed.",
-		Flags:  flags,
-		Action: func(c *cli.Context) error { return cvAction(c, log) },
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			// As training: the first signal stops the fold in progress
+			// with a checkpoint, a second one exits at once.
+			stop.stopCleanly()
+			return cvAction(c, log)
+		},
 	}
 }
 
@@ -94,7 +103,11 @@ func cvAction(c *cli.Context, log *logrus.Logger) error {
 		if k := c.Int("folds"); trial >= k || k < 2 {
 			return usagef("cv: -trial %d: a %d-fold cross-validation has trials 0 to %d", trial, k, k-1)
 		}
-		return cv.RunFold(c.Context, cv.Config{Folds: c.Int("folds"), Config: cfg}, trial+1, opts)
+		err := cv.RunFold(c.Context, cv.Config{Folds: c.Int("folds"), Config: cfg}, trial+1, opts)
+		if fe := new(cv.FoldsError); errors.As(err, &fe) {
+			return usageError{err}
+		}
+		return err
 	}
 	if resume == "" {
 		if err := cfg.Validate(); err != nil {
@@ -102,12 +115,17 @@ func cvAction(c *cli.Context, log *logrus.Logger) error {
 		}
 		if k := c.Int("folds"); k < 2 {
 			return usagef("cv: -folds must be at least 2, got %d", k)
+		} else if n := cfg.TrainLimit; n > 0 && k > n {
+			return usagef("cv: -folds %d is more than the %d training images of -train-limit: each fold needs at least one", k, n)
 		}
 	} else if err := checkResumeFlags(c, c.Command.Flags, "cross-validation", cfg); err != nil {
 		return err
 	}
-	opts.Resume = resume
+	opts.Resume, opts.Overwrite = resume, c.Bool("overwrite")
 	res, err := cv.Run(c.Context, cv.Config{Folds: c.Int("folds"), Config: cfg}, opts)
+	if fe := new(cv.FoldsError); errors.As(err, &fe) {
+		return usageError{err} // a bound that needed the data's size
+	}
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -258,5 +259,100 @@ func TestCVJobArray(t *testing.T) {
 			readTensors(t, filepath.Join(cv.FoldDir(array, k), trainer.StateDictFile))) {
 			t.Errorf("fold %d: the array task's weights differ from the fold's in one go", k)
 		}
+	}
+}
+
+// TestCVFoldCount refuses impossible fold counts as bad values (exit 2)
+// before anything is written: more folds than -train-limit's images at
+// once, more than the training set's images once the data is read. Then
+// -overwrite starts over in a folder that a failed cross-validation left
+// behind, removing its files and fold folders and nothing else.
+func TestCVFoldCount(t *testing.T) {
+	needArchive(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "cv")
+	base := []string{"cv", "-model", "seed", "-epochs", "1", "-batch-size", "50", "-seed", "5", "-threads", "1",
+		"-workers", "2", "-data", archive, "-out", out}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-folds", "100000", "-train-limit", "250", "-test-limit", "100"}, "-folds 100000 is more than the 250 training images"},
+		{[]string{"-folds", "50001"}, "50001 folds of 50000 training images"},
+	} {
+		r := runTrainer(t, append(base[:len(base):len(base)], c.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d (want 2), stderr lacks %q:\n%s", c.args, r.code, c.want, r.stderr)
+		}
+		if exists(out) {
+			t.Errorf("%v: refused, but left %s: %v", c.args, out, names(t, out))
+		}
+	}
+
+	// What the -folds 100000 of an earlier binary left, a fold folder of a
+	// failed run, and a file that is not the cross-validation's.
+	fold1 := cv.FoldDir(out, 1)
+	if err := os.MkdirAll(fold1, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for path, text := range map[string]string{
+		filepath.Join(out, cv.ConfigFile): `{"folds": 100000, "config": {}}`,
+		filepath.Join(fold1, "stale.txt"): "from the failed run",
+		filepath.Join(out, "notes.txt"):   "mine",
+	} {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small := append(base[:len(base):len(base)], "-folds", "2", "-train-limit", "100", "-test-limit", "50")
+	if r := runTrainer(t, small...); r.code != 1 || !strings.Contains(r.stderr, "holds a cross-validation already") {
+		t.Errorf("without -overwrite: exit %d (want 1):\n%s", r.code, r.stderr)
+	}
+	r := runTrainer(t, append(small, "-overwrite")...)
+	if r.code != 0 {
+		t.Fatalf("-overwrite: exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	if rows := readCVCSV(t, filepath.Join(out, cv.CSVFile)); len(rows) != 2+3 {
+		t.Errorf("cv.csv after -overwrite: %v", rows)
+	}
+	if exists(filepath.Join(fold1, "stale.txt")) || !exists(filepath.Join(out, "notes.txt")) {
+		t.Errorf("-overwrite removed too little or too much: %v, fold-1: %v", names(t, out), names(t, fold1))
+	}
+	var saved struct{ Folds int }
+	if b, err := os.ReadFile(filepath.Join(out, cv.ConfigFile)); err != nil || json.Unmarshal(b, &saved) != nil || saved.Folds != 2 {
+		t.Errorf("%s after -overwrite: %s (%v)", cv.ConfigFile, b, err)
+	}
+}
+
+// TestCVInterrupt stops a cross-validation with SIGINT in its second fold:
+// as training does, the fold stops at the next step with a checkpoint and
+// the exit status is 130; cv -resume then skips the first fold, continues
+// the second from its checkpoint and finishes.
+func TestCVInterrupt(t *testing.T) {
+	needArchive(t)
+	out := filepath.Join(t.TempDir(), "cv")
+	b := startTrainer(t, workDir, "cv", "-folds", "2", "-model", "seed", "-epochs", "3", "-batch-size", "20", "-train-limit", "400",
+		"-test-limit", "50", "-seed", "5", "-threads", "1", "-workers", "2", "-data", archive, "-out", out)
+	b.waitFor(t, "fold 2/2: training on")
+	b.signal(t, syscall.SIGINT)
+	r := b.wait(t, time.Minute)
+	if r.code != 130 || strings.Contains(r.stderr, "exiting at once") || !strings.Contains(r.stderr, "cross-validation interrupted in fold 2/2") {
+		t.Fatalf("exit %d (want 130, a clean stop), stderr:\n%s", r.code, r.stderr)
+	}
+	fold2 := cv.FoldDir(out, 2)
+	if !exists(filepath.Join(fold2, trainer.CheckpointFile)) || exists(filepath.Join(fold2, trainer.StateDictFile)) || exists(filepath.Join(out, cv.CSVFile)) {
+		t.Errorf("want fold 2's checkpoint, and neither its final weights nor cv.csv: %v, fold-2: %v", names(t, out), names(t, fold2))
+	}
+	r = runTrainer(t, "cv", "-resume", out, "-threads", "1")
+	if r.code != 0 {
+		t.Fatalf("resume: exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"fold 1/2 finished before; skipped", "fold 2/2: resuming", "resuming " + filepath.Join(fold2, trainer.CheckpointFile) + " at epoch"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("resume log lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if rows := readCVCSV(t, filepath.Join(out, cv.CSVFile)); len(rows) != 2+3 {
+		t.Errorf("cv.csv after the resume: %v", rows)
 	}
 }

@@ -179,7 +179,7 @@ func newApp(log *logrus.Logger, stop *stopper) *cli.App {
 			return trainAction(c, log)
 		},
 		Commands: []*cli.Command{
-			evaluateCommand(log), predictCommand(log), summaryCommand(), exportCommand(log), cvCommand(log),
+			evaluateCommand(log), predictCommand(log), summaryCommand(), exportCommand(log), cvCommand(log, stop),
 			ensembleCommand(log), sweepCommand(log, stop),
 		},
 		OnUsageError:   onUsageError,

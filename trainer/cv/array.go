@@ -26,8 +26,8 @@ var ErrOther = errors.New("the folder holds another cross-validation (other fold
 // differ). A fold that finished is not trained again, an interrupted one
 // resumes. Collect then tests the folds and writes the table.
 func RunFold(ctx context.Context, cv Config, k int, o trainer.Options) error {
-	if cv.Folds < 2 {
-		return fmt.Errorf("cross-validation needs at least 2 folds, got %d", cv.Folds)
+	if n := cv.Config.TrainLimit; cv.Folds < 2 || n > 0 && cv.Folds > n {
+		return &FoldsError{Folds: cv.Folds, Images: n}
 	}
 	if k < 1 || k > cv.Folds {
 		return fmt.Errorf("fold %d of a %d-fold cross-validation", k, cv.Folds)
@@ -35,20 +35,24 @@ func RunFold(ctx context.Context, cv Config, k int, o trainer.Options) error {
 	if err := cv.Config.Validate(); err != nil {
 		return err
 	}
+	train, _, err := trainer.LoadData(ctx, cv.Config, o.Log)
+	if err != nil {
+		return err
+	}
+	if cv.Folds > train.Len() {
+		return &FoldsError{Folds: cv.Folds, Images: train.Len()}
+	}
+	folds, err := dataset.StratifiedKFold(train.Labels, cv.Folds, cv.Config.Seed)
+	if err != nil {
+		return fmt.Errorf("cross-validation: %w", err)
+	}
+	// Written only once the folds are drawn: a refused count leaves nothing.
 	out := cv.Config.Out
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("output folder: %w", err)
 	}
 	if err := saveOrCheck(out, cv); err != nil {
 		return err
-	}
-	train, _, err := trainer.LoadData(ctx, cv.Config, o.Log)
-	if err != nil {
-		return err
-	}
-	folds, err := dataset.StratifiedKFold(train.Labels, cv.Folds, cv.Config.Seed)
-	if err != nil {
-		return fmt.Errorf("cross-validation: %w", err)
 	}
 	f, fc := folds[k-1], foldConfig(cv.Config, k)
 	o.Resume, o.InitFrom = "", ""

@@ -10,9 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 
@@ -49,6 +52,21 @@ func FoldDir(dir string, k int) string { return filepath.Join(dir, fmt.Sprintf("
 // holds one already.
 var ErrExists = errors.New("the folder holds a cross-validation already: resume it, or choose another output folder")
 
+// FoldsError reports a number of folds that the training set cannot be
+// split into: fewer than 2, or more than its images (each fold holds out
+// at least one).
+type FoldsError struct {
+	Folds  int
+	Images int // the training images; 0 for fewer than 2 folds
+}
+
+func (e *FoldsError) Error() string {
+	if e.Folds < 2 {
+		return fmt.Sprintf("cross-validation needs at least 2 folds, got %d", e.Folds)
+	}
+	return fmt.Sprintf("cross-validation: %d folds of %d training images: each fold needs at least one (at most %d folds)", e.Folds, e.Images, e.Images)
+}
+
 // Run trains cv.Config on cv.Folds stratified folds of the training set
 // (dataset.StratifiedKFold of the labels, with the run's seed: the folds
 // are a pure function of the training set, Folds and Seed). Fold k is a
@@ -58,12 +76,21 @@ var ErrExists = errors.New("the folder holds a cross-validation already: resume 
 // each fold's final network is evaluated on it once. It writes CSVFile
 // and JSONFile into cv.Config.Out.
 //
+// A fold count the training set cannot be split into is a *FoldsError,
+// returned before anything is written (for a bound that needs the data's
+// size, once the data is read). A new cross-validation refuses a folder
+// that holds one (ErrExists), unless o.Overwrite is set: then what a
+// cross-validation writes there (its files and fold folders, of a
+// finished or a failed one) is removed first.
+//
 // With o.Resume set to a cross-validation's folder, it continues that one
 // with the Config saved there (cv is ignored; o.Override may change the
 // settings of the machine, as for trainer.Run): folds that finished are
 // skipped, an interrupted one resumes from its checkpoint, the others
-// start. An interrupted fold makes it return trainer.ErrInterrupted.
-// o.InitFrom and o.Sets are not supported.
+// start. When ctx is cancelled (a signal), the fold in progress stops as
+// trainer.Run does, with a checkpoint, and Run returns an error wrapping
+// trainer.ErrInterrupted; between folds or in the final test passes it
+// returns ctx's cause. o.InitFrom and o.Sets are not supported.
 func Run(ctx context.Context, cv Config, o trainer.Options) (*Result, error) {
 	if o.InitFrom != "" {
 		return nil, errors.New("cross-validation: starting from other weights is not supported")
@@ -81,16 +108,35 @@ func Run(ctx context.Context, cv Config, o trainer.Options) (*Result, error) {
 			o.Override(&cv.Config)
 		}
 	}
-	if cv.Folds < 2 {
-		return nil, fmt.Errorf("cross-validation needs at least 2 folds, got %d", cv.Folds)
+	if n := cv.Config.TrainLimit; cv.Folds < 2 || n > 0 && cv.Folds > n {
+		return nil, &FoldsError{Folds: cv.Folds, Images: n}
 	}
 	if err := cv.Config.Validate(); err != nil {
 		return nil, err
 	}
 	out := cv.Config.Out
-	if !resume {
+	if !resume && !o.Overwrite {
 		if _, err := os.Stat(filepath.Join(out, ConfigFile)); err == nil {
 			return nil, fmt.Errorf("cross-validation in %s: %w", out, ErrExists)
+		}
+	}
+	log := o.Log
+	train, test, err := trainer.LoadData(ctx, cv.Config, log)
+	if err != nil {
+		return nil, err
+	}
+	if cv.Folds > train.Len() {
+		return nil, &FoldsError{Folds: cv.Folds, Images: train.Len()}
+	}
+	folds, err := dataset.StratifiedKFold(train.Labels, cv.Folds, cv.Config.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("cross-validation: %w", err)
+	}
+	if !resume {
+		if o.Overwrite {
+			if err := removeCV(out); err != nil {
+				return nil, err
+			}
 		}
 		if err := os.MkdirAll(out, 0o755); err != nil {
 			return nil, fmt.Errorf("output folder: %w", err)
@@ -99,18 +145,12 @@ func Run(ctx context.Context, cv Config, o trainer.Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	log := o.Log
-	train, test, err := trainer.LoadData(ctx, cv.Config, log)
-	if err != nil {
-		return nil, err
-	}
-	folds, err := dataset.StratifiedKFold(train.Labels, cv.Folds, cv.Config.Seed)
-	if err != nil {
-		return nil, fmt.Errorf("cross-validation: %w", err)
-	}
 	res := &Result{StdKind: StdKind, OutDir: out}
 	for i, f := range folds {
 		k := i + 1
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("cross-validation stopped before fold %d: %w", k, context.Cause(ctx))
+		}
 		fc := foldConfig(cv.Config, k)
 		fo := o
 		fo.Resume, fo.InitFrom = "", ""
@@ -122,12 +162,12 @@ func Run(ctx context.Context, cv Config, o trainer.Options) (*Result, error) {
 			log.Infof("fold %d/%d: resuming %s", k, cv.Folds, fc.Out)
 			fo.Resume = fc.Out
 			if _, err := trainer.Run(ctx, fc, fo); err != nil {
-				return nil, fmt.Errorf("fold %d: %w", k, err)
+				return nil, foldError(k, cv.Folds, out, err, log)
 			}
 		default:
 			log.Infof("fold %d/%d: training on %d images, validating on %d, in %s", k, cv.Folds, len(f.Train), len(f.Val), fc.Out)
 			if _, err := trainer.Run(ctx, fc, fo); err != nil {
-				return nil, fmt.Errorf("fold %d: %w", k, err)
+				return nil, foldError(k, cv.Folds, out, err, log)
 			}
 		}
 		hist, err := metrics.ReadJSON(filepath.Join(fc.Out, trainer.MetricsJSONFile))
@@ -139,7 +179,7 @@ func Run(ctx context.Context, cv Config, o trainer.Options) (*Result, error) {
 		}
 		res.Folds = append(res.Folds, FoldResult{Fold: k, TrainImages: len(f.Train), ValImages: len(f.Val), ValAcc: hist[len(hist)-1].TestAcc})
 	}
-	if err := testFolds(cv.Config, test, res.Folds, log); err != nil {
+	if err := testFolds(ctx, cv.Config, test, res.Folds, log); err != nil {
 		return nil, err
 	}
 	res.summarize()
@@ -150,6 +190,42 @@ func Run(ctx context.Context, cv Config, o trainer.Options) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// foldError is the error of fold k's run; an interrupted one is logged
+// with how to continue the cross-validation.
+func foldError(k, folds int, out string, err error, log *logrus.Logger) error {
+	if errors.Is(err, trainer.ErrInterrupted) {
+		log.Warnf("cross-validation interrupted in fold %d/%d; continue it with: trainer cv -resume %s", k, folds, out)
+	}
+	return fmt.Errorf("fold %d: %w", k, err)
+}
+
+// removeCV removes what a cross-validation writes into dir, for
+// Options.Overwrite: its files and its fold folders (FoldDir), and
+// nothing else.
+func removeCV(dir string) error {
+	for _, name := range []string{ConfigFile, CSVFile, JSONFile} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("overwrite: %w", err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("overwrite: %w", err)
+	}
+	for _, e := range entries {
+		k, err := strconv.Atoi(strings.TrimPrefix(e.Name(), "fold-"))
+		if !e.IsDir() || err != nil || k < 1 || FoldDir(dir, k) != filepath.Join(dir, e.Name()) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("overwrite: %w", err)
+		}
+	}
+	return nil
 }
 
 // foldConfig is the configuration of fold k's run: cfg in FoldDir. In an
@@ -178,7 +254,7 @@ func fileExists(path string) bool {
 
 // testFolds evaluates each fold's final weights on the test set and sets
 // its TestAcc.
-func testFolds(cfg trainer.Config, test *dataset.Set, folds []FoldResult, log *logrus.Logger) error {
+func testFolds(ctx context.Context, cfg trainer.Config, test *dataset.Set, folds []FoldResult, log *logrus.Logger) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	torch.SetNumThreads(cfg.Threads)
@@ -195,6 +271,9 @@ func testFolds(cfg trainer.Config, test *dataset.Set, folds []FoldResult, log *l
 	defer loader.Close()
 	for i := range folds {
 		f := &folds[i]
+		if ctx.Err() != nil {
+			return fmt.Errorf("cross-validation stopped before the test pass of fold %d: %w", f.Fold, context.Cause(ctx))
+		}
 		path := filepath.Join(FoldDir(cfg.Out, f.Fold), trainer.StateDictFile)
 		net, err := infer.LoadNet(path, cfg.Model, log)
 		if err != nil {
