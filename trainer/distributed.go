@@ -19,11 +19,13 @@ package trainer
 // that names it (torch/distributed's RankLostError).
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -87,8 +89,12 @@ func (d *dist) describe(cfg Config) string {
 	if d == nil {
 		return ""
 	}
-	return fmt.Sprintf("Distributed: world size %d (%d on this machine), backend %s; batch size %d per rank, %d per step\n",
-		d.env.WorldSize, d.env.LocalWorldSize, d.pg.Backend(), cfg.BatchSize, cfg.BatchSize*d.env.WorldSize)
+	local := fmt.Sprintf("%d on this machine", d.env.LocalWorldSize)
+	if d.env.LocalWorldSize == 0 {
+		local = "LOCAL_WORLD_SIZE not set"
+	}
+	return fmt.Sprintf("Distributed: world size %d (%s), backend %s; batch size %d per rank, %d per step\n",
+		d.env.WorldSize, local, d.pg.Backend(), cfg.BatchSize, cfg.BatchSize*d.env.WorldSize)
 }
 
 // quiet keeps a rank other than 0 from logging anything below a warning.
@@ -193,31 +199,45 @@ func (d *dist) barrier(what string) error {
 	return nil
 }
 
-// syncStart checks that every rank starts from the same point (a resumed
-// run: the same checkpoint) and wraps net in DDP, whose constructor
-// broadcasts rank 0's parameters and buffers.
-func (d *dist) syncStart(net nn.Module, st runState) error {
+// syncStart checks that every rank was started alike, and wraps net in
+// DDP, whose constructor broadcasts rank 0's parameters and buffers. The
+// check comes before every collective whose tensors depend on the
+// settings: ranks of other networks would make Gloo abort, and ranks of
+// other schedules or learning rates would train on or hang.
+func (d *dist) syncStart(net nn.Module, cfg Config, st runState, steps int) error {
 	if d == nil {
 		return nil
 	}
-	where := []float64{float64(st.Epoch), float64(st.Batch), float64(st.Step)}
-	lo, err := d.pg.AllReduceFloat64s(where, distributed.Min)
-	if err != nil {
-		return err
+	if err := d.pg.CompareSettings(rankSettings(cfg, net, steps, st)); err != nil {
+		return fmt.Errorf("%w (start every rank with the same settings; a resumed run from the same checkpoint, "+
+			"on several machines in an output folder they share)", err)
 	}
-	hi, err := d.pg.AllReduceFloat64s(where, distributed.Max)
-	if err != nil {
-		return err
-	}
-	for i := range where {
-		if lo[i] != hi[i] {
-			return fmt.Errorf("the ranks start from different points (epoch %v..%v, batch %v..%v, step %v..%v): "+
-				"every rank must resume from the same checkpoint (on several machines, an output folder they share)",
-				lo[0]+1, hi[0]+1, lo[1], hi[1], lo[2], hi[2])
-		}
-	}
+	var err error
 	d.ddp, err = distributed.NewDDP(net, d.pg)
 	return err
+}
+
+// rankSettings are what the ranks of a job must agree on: the recipe
+// (cfg.Training, not the machine's settings), the network's size, the
+// steps of an epoch, and the point the run starts from.
+func rankSettings(cfg Config, net nn.Module, steps int, st runState) map[string]string {
+	b, err := json.Marshal(cfg.Training)
+	if err != nil {
+		panic(err) // a Training always marshals
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		panic(err)
+	}
+	out := map[string]string{
+		"parameters":      strconv.FormatInt(nn.NumParameters(net), 10),
+		"steps per epoch": strconv.Itoa(steps),
+		"the start":       fmt.Sprintf("epoch %d, batch %d, step %d", st.Epoch+1, st.Batch, st.Step),
+	}
+	for k, v := range fields {
+		out[k] = string(v)
+	}
+	return out
 }
 
 // anyStop reports whether any rank was asked to stop (its ctx was

@@ -320,7 +320,7 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 		}
 	}
 	st.WorldSize = worldSize
-	if err := d.syncStart(net, st); err != nil {
+	if err := d.syncStart(net, cfg, st, steps); err != nil {
 		return nil, err
 	}
 	if ck == nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,10 +58,21 @@ func (r *rank) stderr() string { r.mu.Lock(); defer r.mu.Unlock(); return r.err.
 // variables (extra[r] for rank r, if given).
 func startJob(t *testing.T, world int, args []string, extra ...[]string) []*rank {
 	t.Helper()
+	perRank := make([][]string, world)
+	for i := range perRank {
+		perRank[i] = args
+	}
+	return startRanks(t, perRank, extra...)
+}
+
+// startRanks is startJob with each rank's own arguments, args[r].
+func startRanks(t *testing.T, args [][]string, extra ...[]string) []*rank {
+	t.Helper()
+	world := len(args)
 	port := testenv.FreePort(t)
 	ranks := make([]*rank, world)
 	for i := range ranks {
-		cmd := exec.Command(binary, args...)
+		cmd := exec.Command(binary, args[i]...)
 		cmd.Dir = workDir
 		cmd.Env = append(os.Environ(),
 			"RANK="+strconv.Itoa(i), "LOCAL_RANK="+strconv.Itoa(i),
@@ -312,6 +324,89 @@ func TestDDPGroupNeverForms(t *testing.T) {
 	}
 	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("took %v with a 2 s timeout", took)
+	}
+}
+
+// TestDDPRanksDisagree starts rank 1 with another -lr, then with another
+// -model: both ranks must refuse at the start, naming the setting, and
+// exit with 1 (not train on, hang or abort in Gloo).
+func TestDDPRanksDisagree(t *testing.T) {
+	needArchive(t)
+	needGloo(t)
+	for _, c := range []struct {
+		name string
+		flag []string
+		want []string
+	}{
+		{"lr", []string{"-lr", "0.1"}, []string{"ranks disagree: lr is 0.05 on rank 0 and 0.1 on rank 1"}},
+		{"model", []string{"-model", "sepres"}, []string{`ranks disagree: model is "seed" on rank 0 and "sepres" on rank 1`,
+			"parameters is 82474 on rank 0 and 188218 on rank 1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := t.TempDir()
+			base := ddpRun(out, "-dist-timeout", "20s")
+			ranks := startRanks(t, [][]string{base, append(append([]string{}, base...), c.flag...)})
+			for i, r := range ranks {
+				code := r.wait(t, time.Minute)
+				ok := code == 1
+				for _, w := range c.want {
+					ok = ok && strings.Contains(r.stderr(), w)
+				}
+				if !ok {
+					t.Errorf("rank %d: exit %d, want 1 and %q\nstderr:\n%s", i, code, c.want, r.stderr())
+				}
+			}
+			if _, err := os.Stat(filepath.Join(out, trainer.CheckpointFile)); err == nil {
+				t.Error("the refused job wrote a checkpoint")
+			}
+		})
+	}
+}
+
+// TestDDPTorchrunGroupSignal runs a torchrun job in a process group of its
+// own and sends SIGINT (a terminal's Ctrl-C) or SIGTERM (Slurm's,
+// Kubernetes') to the whole group in its second epoch: every rank gets it
+// twice, from the group and from torchrun, and must take that as one
+// stop: a checkpoint after the same step on both ranks, not "exiting at
+// once". Then -resume finishes the run.
+func TestDDPTorchrunGroupSignal(t *testing.T) {
+	needArchive(t)
+	needGloo(t)
+	pyref.Require(t, "torch.distributed.run")
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			out := t.TempDir()
+			cmd := exec.Command(pyref.Python, append(torchrunArgs("--standalone"), ddpRun(out, "-epochs", "3")...)...)
+			cmd.Dir = workDir
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			var output lockedBuffer
+			cmd.Stdout, cmd.Stderr = &output, &output
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done })
+			waitFile(t, filepath.Join(out, trainer.MetricsJSONFile), time.Minute)
+			time.Sleep(300 * time.Millisecond) // into the second epoch's steps
+			if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				t.Fatalf("torchrun still running a minute after %v:\n%s", sig, output.String())
+			}
+			got := output.String()
+			stops := regexp.MustCompile(`interrupted (at|after) epoch \d+(, batch \d+)?; checkpoint written`).FindAllString(got, -1)
+			if strings.Contains(got, "exiting at once") || len(stops) != 2 || stops[0] != stops[1] {
+				t.Fatalf("want both ranks to stop after the same step with a checkpoint after one %v; got %q:\n%s", sig, stops, got)
+			}
+			runJob(t, 2, []string{"-resume", out})
+			if h, err := metrics.ReadJSON(filepath.Join(out, trainer.MetricsJSONFile)); err != nil || len(h) != 3 {
+				t.Fatalf("metrics after the resume: %+v, %v", h, err)
+			}
+		})
 	}
 }
 

@@ -48,3 +48,10 @@ func sharesMachine() bool {
 
 // distTimeout returns -dist-timeout's value.
 func distTimeout(c *cli.Context) time.Duration { return c.Duration("dist-timeout") }
+
+// isRank reports whether torchrun (or a launch by hand with its
+// variables) started this process as a rank of a job.
+func isRank() bool {
+	_, ok, err := distributed.LookupEnv()
+	return err == nil && ok
+}

@@ -10,9 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -63,9 +61,8 @@ func restartWithSettings() {
 	_ = syscall.Exec(exe, os.Args, os.Environ())
 }
 
-// Exit codes. A run stopped by a signal exits with 128 plus the signal's
-// number, as a shell reports a process killed by it: 130 for SIGINT
-// (Ctrl-C), 143 for SIGTERM, 129 for SIGHUP.
+// Exit codes; a run stopped by a signal exits with 128 plus its number
+// (exitStatus).
 const (
 	exitOK    = 0
 	exitError = 1
@@ -77,83 +74,12 @@ func run(args []string) int {
 	log.SetOutput(os.Stderr)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	stop := newStopper(cancel, log)
+	stop := newStopper(cancel, log, isRank())
 	defer stop.close()
 	app := newApp(log, stop)
 	err := app.RunContext(ctx, args)
-	if sig := stop.signal(); sig != 0 && err != nil {
-		if !errors.Is(err, trainer.ErrInterrupted) { // which the run has logged
-			fmt.Fprintf(os.Stderr, "trainer: %v\n", err)
-		}
-		return 128 + int(sig)
-	}
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, trainer.ErrInterrupted):
-		// A rank of a distributed run that stopped with the others, one of
-		// which had the signal: as for Ctrl-C (the run has logged it).
-		return 128 + int(syscall.SIGINT)
-	case errors.As(err, new(usageError)):
-		fmt.Fprintf(os.Stderr, "trainer: %v\n", err)
-		return exitUsage
-	default:
-		// Plain text for people; a structured record in JSON mode.
-		if _, ok := log.Formatter.(*logrus.JSONFormatter); ok {
-			log.Error(err)
-		} else {
-			fmt.Fprintf(os.Stderr, "trainer: %v\n", err)
-		}
-		return exitError
-	}
+	return exitStatus(err, stop.signal(), log)
 }
-
-// stopper turns SIGINT, SIGTERM and SIGHUP into the cancellation of the
-// command's context, once the command has said that it stops cleanly
-// (training writes a checkpoint first); before that, and on a second
-// signal, it exits at once. Signals that the process was started with
-// ignored (nohup, a background job of a script) stay ignored.
-type stopper struct {
-	ch       chan os.Signal
-	cancel   context.CancelCauseFunc
-	log      *logrus.Logger
-	graceful atomic.Bool
-	first    atomic.Int32 // number of the first signal received
-}
-
-func newStopper(cancel context.CancelCauseFunc, log *logrus.Logger) *stopper {
-	s := &stopper{ch: make(chan os.Signal, 2), cancel: cancel, log: log}
-	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
-		if !signal.Ignored(sig) {
-			signal.Notify(s.ch, sig)
-		}
-	}
-	go s.watch()
-	return s
-}
-
-func (s *stopper) watch() {
-	for sig := range s.ch {
-		n := int32(sig.(syscall.Signal))
-		if !s.first.CompareAndSwap(0, n) || !s.graceful.Load() {
-			// The checkpoint of the last finished epoch (or none) stays;
-			// temporary files left behind go when the folder is next used.
-			fmt.Fprintf(os.Stderr, "\ntrainer: %v: exiting at once\n", sig)
-			os.Exit(128 + int(n))
-		}
-		s.log.Warnf("%v: stopping after the current step (or the current test pass) with a checkpoint; signal again to exit at once", sig)
-		s.cancel(fmt.Errorf("stopped by signal (%v)", sig))
-	}
-}
-
-// stopCleanly says that the command stops cleanly when its context is
-// cancelled.
-func (s *stopper) stopCleanly() { s.graceful.Store(true) }
-
-// signal returns the first signal received, or 0.
-func (s *stopper) signal() syscall.Signal { return syscall.Signal(s.first.Load()) }
-
-func (s *stopper) close() { signal.Stop(s.ch) }
 
 // usageError is a bad flag or argument.
 type usageError struct{ err error }

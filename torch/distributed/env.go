@@ -2,6 +2,7 @@ package distributed
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"time"
@@ -13,7 +14,7 @@ type Env struct {
 	Rank           int    // RANK: this worker's rank among all
 	LocalRank      int    // LOCAL_RANK: its rank on this machine
 	WorldSize      int    // WORLD_SIZE
-	LocalWorldSize int    // LOCAL_WORLD_SIZE
+	LocalWorldSize int    // LOCAL_WORLD_SIZE; 0 when not known (see LookupEnv)
 	MasterAddr     string // MASTER_ADDR: where the TCPStore is
 	MasterPort     int    // MASTER_PORT
 	// UseAgentStore (TORCHELASTIC_USE_AGENT_STORE=True): torchrun's agent
@@ -38,8 +39,14 @@ func (e *EnvError) Error() string {
 // LookupEnv reads the variables torchrun sets. ok is false, with no error,
 // when neither RANK nor WORLD_SIZE is set: the process was not started as a
 // rank of a distributed run. RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT
-// are required, as for torch.distributed's env:// rendezvous; without
-// LOCAL_RANK and LOCAL_WORLD_SIZE all ranks are taken to share one machine.
+// are required, as for torch.distributed's env:// rendezvous, which needs
+// neither LOCAL_RANK nor LOCAL_WORLD_SIZE. Without both, all ranks are
+// taken to share one machine (LocalRank is Rank). LOCAL_WORLD_SIZE alone
+// must then equal WORLD_SIZE. LOCAL_RANK alone (a launch by hand that
+// picks each rank's GPU) leaves the number of ranks per machine unknown:
+// LocalWorldSize is WORLD_SIZE when MASTER_ADDR is a loopback address
+// (every rank then runs on this machine), else 0, and the ranks are
+// treated as spread over machines (see InitProcessGroup).
 func LookupEnv() (env Env, ok bool, err error) { return lookupEnv(os.LookupEnv) }
 
 func lookupEnv(get func(string) (string, bool)) (env Env, ok bool, err error) {
@@ -74,33 +81,40 @@ func lookupEnv(get func(string) (string, bool)) (env Env, ok bool, err error) {
 	if env.Rank >= env.WorldSize {
 		return Env{}, false, &EnvError{Var: "RANK", Value: strconv.Itoa(env.Rank), Reason: fmt.Sprintf("not below WORLD_SIZE=%d", env.WorldSize)}
 	}
-	_, hasLocal := get("LOCAL_RANK")
-	_, hasLocalWorld := get("LOCAL_WORLD_SIZE")
-	switch {
-	case hasLocal != hasLocalWorld:
-		v, _ := get("LOCAL_RANK")
-		return Env{}, false, &EnvError{Var: "LOCAL_RANK", Value: v, Reason: "set without LOCAL_WORLD_SIZE, or the other way round"}
-	case hasLocal:
-		if env.LocalRank, err = num("LOCAL_RANK", 0, true, 0); err != nil {
-			return Env{}, false, err
-		}
-		if env.LocalWorldSize, err = num("LOCAL_WORLD_SIZE", 1, true, 0); err != nil {
-			return Env{}, false, err
-		}
-		if env.LocalRank >= env.LocalWorldSize {
-			return Env{}, false, &EnvError{Var: "LOCAL_RANK", Value: strconv.Itoa(env.LocalRank), Reason: fmt.Sprintf("not below LOCAL_WORLD_SIZE=%d", env.LocalWorldSize)}
-		}
-		if env.LocalWorldSize > env.WorldSize {
-			return Env{}, false, &EnvError{Var: "LOCAL_WORLD_SIZE", Value: strconv.Itoa(env.LocalWorldSize), Reason: fmt.Sprintf("above WORLD_SIZE=%d", env.WorldSize)}
-		}
-	default:
-		env.LocalRank, env.LocalWorldSize = env.Rank, env.WorldSize
-	}
 	addr, set := get("MASTER_ADDR")
 	if !set || addr == "" {
 		return Env{}, false, &EnvError{Var: "MASTER_ADDR", Value: addr, Reason: "not set (the host of the TCPStore)"}
 	}
 	env.MasterAddr = addr
+	_, hasLocal := get("LOCAL_RANK")
+	_, hasLocalWorld := get("LOCAL_WORLD_SIZE")
+	if hasLocal {
+		if env.LocalRank, err = num("LOCAL_RANK", 0, true, 0); err != nil {
+			return Env{}, false, err
+		}
+	}
+	if hasLocalWorld {
+		if env.LocalWorldSize, err = num("LOCAL_WORLD_SIZE", 1, true, 0); err != nil {
+			return Env{}, false, err
+		}
+		if env.LocalWorldSize > env.WorldSize {
+			return Env{}, false, &EnvError{Var: "LOCAL_WORLD_SIZE", Value: strconv.Itoa(env.LocalWorldSize), Reason: fmt.Sprintf("above WORLD_SIZE=%d", env.WorldSize)}
+		}
+	}
+	switch {
+	case !hasLocal && !hasLocalWorld:
+		env.LocalRank, env.LocalWorldSize = env.Rank, env.WorldSize
+	case !hasLocal:
+		if env.LocalWorldSize != env.WorldSize {
+			return Env{}, false, &EnvError{Var: "LOCAL_RANK", Reason: fmt.Sprintf("not set, and LOCAL_WORLD_SIZE=%d is not WORLD_SIZE=%d (which would make it RANK)", env.LocalWorldSize, env.WorldSize)}
+		}
+		env.LocalRank = env.Rank
+	case !hasLocalWorld && isLoopback(addr):
+		env.LocalWorldSize = env.WorldSize // every rank reaches the store on this machine's loopback
+	}
+	if env.LocalWorldSize > 0 && env.LocalRank >= env.LocalWorldSize {
+		return Env{}, false, &EnvError{Var: "LOCAL_RANK", Value: strconv.Itoa(env.LocalRank), Reason: fmt.Sprintf("not below LOCAL_WORLD_SIZE=%d", env.LocalWorldSize)}
+	}
 	if env.MasterPort, err = num("MASTER_PORT", 1, true, 0); err != nil {
 		return Env{}, false, err
 	}
@@ -118,6 +132,15 @@ func lookupEnv(get func(string) (string, bool)) (env Env, ok bool, err error) {
 		return Env{}, false, err
 	}
 	return env, true, nil
+}
+
+// isLoopback reports whether host names this machine's loopback interface.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // IsStoreServer reports whether this worker hosts the TCPStore: rank 0,

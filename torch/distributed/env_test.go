@@ -75,11 +75,42 @@ func TestLookupEnvErrors(t *testing.T) {
 			t.Errorf("%v: got %v, want an EnvError for %s", c.env[len(c.env)-2:], err, c.wantVar)
 		}
 	}
-	// LOCAL_RANK without LOCAL_WORLD_SIZE.
-	_, _, err := lookupEnv(fakeEnv("RANK", "0", "WORLD_SIZE", "1", "LOCAL_RANK", "0", "MASTER_ADDR", "h", "MASTER_PORT", "1"))
+	// LOCAL_WORLD_SIZE without LOCAL_RANK, other than WORLD_SIZE.
+	_, _, err := lookupEnv(fakeEnv("RANK", "0", "WORLD_SIZE", "2", "LOCAL_WORLD_SIZE", "1", "MASTER_ADDR", "h", "MASTER_PORT", "1"))
 	var ee *EnvError
-	if !errors.As(err, &ee) {
-		t.Errorf("LOCAL_RANK alone: %v", err)
+	if !errors.As(err, &ee) || ee.Var != "LOCAL_RANK" {
+		t.Errorf("LOCAL_WORLD_SIZE=1 of 2 alone: %v", err)
+	}
+}
+
+// A launch by hand may set LOCAL_RANK without LOCAL_WORLD_SIZE, as
+// PyTorch's env:// allows: the local world size is then the world size
+// where the store is on the loopback, else unknown (0).
+func TestLookupEnvLocalRankAlone(t *testing.T) {
+	for _, c := range []struct {
+		addr      string
+		localRank string
+		want      int // LocalWorldSize; -1: an EnvError for LOCAL_RANK
+	}{
+		{"127.0.0.1", "1", 2}, {"localhost", "0", 2}, {"::1", "1", 2}, {"node7", "1", 0}, {"10.1.2.3", "3", 0},
+		{"127.0.0.1", "2", -1},
+	} {
+		env, ok, err := lookupEnv(fakeEnv("RANK", "1", "WORLD_SIZE", "2", "LOCAL_RANK", c.localRank, "MASTER_ADDR", c.addr, "MASTER_PORT", "1"))
+		if c.want < 0 {
+			var ee *EnvError
+			if !errors.As(err, &ee) || ee.Var != "LOCAL_RANK" {
+				t.Errorf("%+v: got %+v, %v; want an EnvError for LOCAL_RANK", c, env, err)
+			}
+			continue
+		}
+		if err != nil || !ok || env.LocalWorldSize != c.want || fmt.Sprint(env.LocalRank) != c.localRank || env.Rank != 1 {
+			t.Errorf("%+v: got %+v, %v, %v", c, env, ok, err)
+		}
+	}
+	// LOCAL_WORLD_SIZE alone, equal to WORLD_SIZE: LOCAL_RANK is RANK.
+	env, _, err := lookupEnv(fakeEnv("RANK", "1", "WORLD_SIZE", "2", "LOCAL_WORLD_SIZE", "2", "MASTER_ADDR", "h", "MASTER_PORT", "1"))
+	if err != nil || env.LocalRank != 1 || env.LocalWorldSize != 2 {
+		t.Errorf("LOCAL_WORLD_SIZE alone: %+v, %v", env, err)
 	}
 }
 
