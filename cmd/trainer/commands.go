@@ -16,6 +16,7 @@ import (
 	"gotrain/dataset"
 	"gotrain/infer"
 	"gotrain/model"
+	"gotrain/model/onnx"
 	"gotrain/plots"
 	"gotrain/torch"
 	"gotrain/torch/nn"
@@ -260,10 +261,10 @@ func summaryCommand() *cli.Command {
 func exportCommand(log *logrus.Logger) *cli.Command {
 	return &cli.Command{
 		Name:      "export",
-		Usage:     "write weights as a PyTorch state_dict (torch.load) or TorchScript (torch.jit.load) file",
-		UsageText: "trainer export -weights FILE -format state_dict|torchscript [-dropout P] -o OUT",
+		Usage:     "write weights as a PyTorch state_dict (torch.load), TorchScript (torch.jit.load) or ONNX file",
+		UsageText: "trainer export -weights FILE -format state_dict|torchscript|onnx [-dropout P] -o OUT",
 		Flags: append(weightsFlags()[:2],
-			&cli.StringFlag{Name: "format", Value: "state_dict", Usage: "state_dict or torchscript"},
+			&cli.StringFlag{Name: "format", Value: "state_dict", Usage: "state_dict, torchscript or onnx (opset 13, docs/FORMATS.md)"},
 			&cli.StringFlag{Name: "o", Aliases: []string{"output"}, Usage: "output file (required)"},
 			&cli.Float64Flag{Name: "dropout", Usage: fmt.Sprintf("dropout probability of the TorchScript module once put back in train mode "+
 				"(default: the checkpoint's recorded -dropout, else the seed's %v)", infer.DefaultDropout)},
@@ -276,8 +277,8 @@ func exportCommand(log *logrus.Logger) *cli.Command {
 				return err
 			}
 			format := c.String("format")
-			if format != "state_dict" && format != "torchscript" {
-				return usagef("export: bad -format %q: want state_dict or torchscript", format)
+			if format != "state_dict" && format != "torchscript" && format != "onnx" {
+				return usagef("export: bad -format %q: want state_dict, torchscript or onnx", format)
 			}
 			o := infer.LoadOptions{Model: c.String("model")}
 			if c.IsSet("dropout") {
@@ -301,9 +302,13 @@ func exportCommand(log *logrus.Logger) *cli.Command {
 					return fmt.Errorf("export: output folder for %s: %w", out, err)
 				}
 			}
-			if format == "torchscript" {
+			switch format {
+			case "torchscript":
 				err = nn.SaveTorchScript(out, net)
-			} else {
+			case "onnx":
+				err = onnx.Save(out, net, onnx.Options{Classes: dataset.Classes,
+					Mean: transforms.CIFAR10Mean[:], Std: transforms.CIFAR10Std[:]})
+			default:
 				err = torch.Save(out, nn.StateDict(net))
 			}
 			if err != nil {
