@@ -6,7 +6,8 @@
 #   scripts/setup.sh --test-deps   also PyTorch, torchvision, numpy, PIL and
 #                                  OpenCV for Python, which the tests compare against,
 #                                  and protoc with Python's protobuf, which read the
-#                                  TensorBoard event files back, cppcheck for make vet,
+#                                  TensorBoard event files back, and onnx, which checks
+#                                  the ONNX export, cppcheck for make vet,
 #                                  and Slurm with munge for the sweep test's cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
