@@ -31,6 +31,9 @@ type runState struct {
 	// WorldSize is the number of processes that trained (0 in files
 	// written before distributed runs: one).
 	WorldSize int `json:"world_size,omitempty"`
+	// Data identifies the images trained and tested on (nil in files
+	// written before it was kept).
+	Data *dataRecord `json:"data,omitempty"`
 }
 
 // partialEpoch holds the running training statistics of an unfinished epoch.

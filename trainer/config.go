@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 
+	"gotrain/dataset"
 	"gotrain/model"
 )
 
@@ -71,7 +72,7 @@ type Training struct {
 //     either way, bit for bit.
 //   - TensorBoard is where the event files go.
 type Machine struct {
-	Data         string `json:"data"`   // folder or archive; "" means ./data, downloaded if missing
+	Data         string `json:"data"`   // folder or archive, absolute once a run starts; "" means ./data, downloaded if missing
 	Out          string `json:"out"`    // output folder
 	Device       string `json:"device"` // auto, cpu, cuda, cuda:N
 	Threads      int    `json:"threads"`
@@ -120,12 +121,20 @@ func DefaultConfig() Config {
 	}
 }
 
+// MaxEpochs bounds Config.Epochs. The learning-rate schedule, the
+// checkpoint's lr_history and the run's memory grow with the steps: at
+// this bound, CIFAR-10 at the default batch size is about 3.9 million
+// steps, whose history alone is tens of megabytes in every checkpoint.
+const MaxEpochs = 10000
+
 // Validate reports the first impossible value. Every range check is
 // written so that NaN fails it.
 func (c Config) Validate() error {
 	switch {
 	case c.Epochs < 1:
 		return fmt.Errorf("epochs must be at least 1, got %d", c.Epochs)
+	case c.Epochs > MaxEpochs:
+		return fmt.Errorf("epochs must be at most %d, got %d", MaxEpochs, c.Epochs)
 	case c.BatchSize < 1:
 		return fmt.Errorf("batch size must be at least 1, got %d", c.BatchSize)
 	case !(c.LR > 0) || math.IsInf(c.LR, 1):
@@ -142,10 +151,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("pct_start must be in (0, 1), got %v", c.PctStart)
 	case c.Threads < 1:
 		return fmt.Errorf("threads must be at least 1, got %d", c.Threads)
+	case c.Threads > runtime.NumCPU():
+		return fmt.Errorf("threads must be at most this machine's %d CPUs, got %d", runtime.NumCPU(), c.Threads)
 	case c.Workers < 1:
 		return fmt.Errorf("loader workers must be at least 1, got %d", c.Workers)
 	case c.TrainLimit < 0 || c.TestLimit < 0:
 		return fmt.Errorf("image limits must not be negative")
+	case c.TrainLimit > 0 && c.TrainLimit < len(dataset.Classes), c.TestLimit > 0 && c.TestLimit < len(dataset.Classes):
+		return fmt.Errorf("image limits must be 0 (all) or at least the %d classes, got %d training and %d test images "+
+			"(a set without some class is refused, as a data set missing one is)", len(dataset.Classes), c.TrainLimit, c.TestLimit)
 	case c.TensorBoardEvery < 0:
 		return fmt.Errorf("the TensorBoard step interval must not be negative, got %d", c.TensorBoardEvery)
 	case !validDeviceAugment(c.DeviceAugment):

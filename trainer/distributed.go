@@ -160,14 +160,8 @@ func autoResume(o *Options, cfg Config, env distributed.Env, log *logrus.Logger)
 }
 
 // sameRecipe reports whether two configurations train the same run: they
-// may differ only in where the run is and how the machine runs it.
-func sameRecipe(a, b Config) bool {
-	strip := func(c Config) Config {
-		c.Out, c.Threads, c.Workers, c.Device = "", 0, 0, ""
-		return c
-	}
-	return strip(a) == strip(b)
-}
+// may differ only in their Machine part, where and how it runs.
+func sameRecipe(a, b Config) bool { return a.Training == b.Training }
 
 // loadData reads the data set with loadData: on each machine, local rank
 // 0 first (it may download or cache the set), the others after it, as

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -43,6 +44,8 @@ type run struct {
 	// dataWait is the fraction of the last epoch's training time spent
 	// waiting for batches.
 	dataWait float64
+	// lastStep is the duration of the last training step, in nanoseconds.
+	lastStep atomic.Int64
 	// phases is the time the steps of the current epoch spent in each part.
 	phases stepPhases
 	// dist is the distributed side of the run (nil: one process).
@@ -61,6 +64,9 @@ type stepPhases struct {
 	input, forward, backward, update, stats, sync time.Duration
 }
 
+// longStep is the step duration from which a stop says how long it waits.
+const longStep = 2 * time.Second
+
 // lap adds the time since t to *d and returns the current time.
 func lap(d *time.Duration, t time.Time) time.Time {
 	now := time.Now()
@@ -69,6 +75,12 @@ func lap(d *time.Duration, t time.Time) time.Time {
 }
 
 func (r *run) loop(ctx context.Context) (*Result, error) {
+	// A stop waits for the step in progress: say so when that is long.
+	defer context.AfterFunc(ctx, func() {
+		if d := time.Duration(r.lastStep.Load()); d >= longStep {
+			r.log.Warnf("stopping after the current step (about %.0f s)", d.Seconds())
+		}
+	})()
 	for r.state.Epoch < r.cfg.Epochs {
 		epochStart := time.Now()
 		if err := r.trainEpoch(ctx); err != nil {
@@ -194,10 +206,12 @@ func (r *run) trainEpoch(ctx context.Context) error {
 			b.Release()
 			return r.interrupt(stats, start)
 		}
+		stepStart := time.Now()
 		if err := r.step(b, stats); err != nil {
 			b.Release()
 			return fmt.Errorf("epoch %d, batch %d: %w", r.state.Epoch+1, b.Index, err)
 		}
+		r.lastStep.Store(int64(time.Since(stepStart)))
 		r.state.Batch = b.Index + 1
 		b.Release()
 		bar.Update(1)

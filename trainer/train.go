@@ -68,8 +68,10 @@ type Options struct {
 	// another run's checkpoint, removing that run's files.
 	Overwrite bool
 	// Override, if set, changes the configuration a resumed run reads from
-	// its checkpoint; meant for settings that do not change the results
-	// (threads, loader workers, device) when resuming on another machine.
+	// its checkpoint; meant for its Machine part (where the data set now
+	// is, threads, loader workers, device) when resuming elsewhere. A
+	// resumed run refuses a data set whose images differ from the
+	// checkpoint's record of them.
 	Override func(*Config)
 
 	// Sets, if set, gives the run its training and test sets instead of
@@ -163,8 +165,13 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 		if st.IsDir() {
 			path, dir = filepath.Join(path, CheckpointFile), path
 		}
-	} else if err := cfg.Validate(); err != nil {
-		return nil, err
+	} else {
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		if cfg.Data, err = absData(cfg.Data); err != nil {
+			return nil, err
+		}
 	}
 	var out *outDir // rank 0's alone
 	if !isRank || env.Rank == 0 {
@@ -182,6 +189,15 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 		cfg.Out = dir
 		if o.Override != nil {
 			o.Override(&cfg)
+		}
+		if n := runtime.NumCPU(); cfg.Threads > n {
+			log.Warnf("the checkpoint's %d threads are more than this machine's %d CPUs: using %d", cfg.Threads, n, n)
+			cfg.Threads = n
+		}
+		if o.Sets == nil {
+			if err := resumeData(&cfg); err != nil {
+				return nil, err
+			}
 		}
 		log.Infof("resuming %s at epoch %d, batch %d", path, ck.Epoch+1, ck.Batch)
 		if w := max(ck.WorldSize, 1); w != worldSize {
@@ -245,6 +261,28 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 		return err
 	})
 	if err != nil {
+		return nil, err
+	}
+	data := recordData(train, test)
+	if ck != nil {
+		if err := checkData(ck.Data, data, cfg.Data, log); err != nil {
+			return nil, err
+		}
+	} else if cfg.Data == "" {
+		if cfg.Data, err = absData(defaultData); err != nil {
+			return nil, err
+		}
+	}
+	perProc := (train.Len() + worldSize - 1) / worldSize // this process's share
+	if cfg.BatchSize > perProc {
+		log.Warnf("the batch size %d is more than the %d training images of this process: each epoch is one step of %d",
+			cfg.BatchSize, perProc, perProc)
+	}
+	procs := 1
+	if isRank {
+		procs = max(env.LocalWorldSize, 1)
+	}
+	if err := checkBatchMemory(net, min(cfg.BatchSize, perProc), procs, dev); err != nil {
 		return nil, err
 	}
 	if cfg.Whiten {
@@ -319,7 +357,9 @@ func Run(ctx context.Context, cfg Config, o Options) (res *Result, err error) {
 			st.Partial = partialEpoch{TrainSecond: st.Partial.TrainSecond}
 		}
 	}
-	st.WorldSize = worldSize
+	// This run's configuration (its machine part may differ from the
+	// checkpoint's) and data record.
+	st.Config, st.Data, st.WorldSize = cfg, &data, worldSize
 	if err := d.syncStart(net, cfg, st, steps); err != nil {
 		return nil, err
 	}

@@ -69,6 +69,9 @@ func openNet(c *cli.Context, log *logrus.Logger) (*model.Net, torch.Device, erro
 	if threads < 1 {
 		return nil, torch.CPU, usagef("threads must be at least 1, got %d", threads)
 	}
+	if err := checkThreads(threads); err != nil {
+		return nil, torch.CPU, err
+	}
 	torch.SetNumThreads(threads)
 	dev, err := torch.ResolveDevice(c.String("device"))
 	if err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -107,9 +109,9 @@ func trainOptions(d trainer.Config) []option {
 		trainingFlag(&d, "label-smoothing", "label smoothing of the training loss (test loss is plain cross-entropy)",
 			func(t *trainer.Training) *float64 { return &t.LabelSmoothing }),
 		trainingFlag(&d, "model", "network: "+modelList(), func(t *trainer.Training) *string { return &t.Model }),
-		{flag: newFlag("data", "CIFAR-10 folder or archive (default ./data, downloaded if missing)", d.Data),
-			machine:     func(c *cli.Context, m *trainer.Machine) { m.Data = c.String("data") },
-			notOnResume: "a resumed %s reads the data set of its checkpoint"},
+		{flag: newFlag("data", "CIFAR-10 folder or archive (default ./data, downloaded if missing); with -resume, "+
+			"where the run's data set is now (it must hold the same images)", d.Data),
+			machine: func(c *cli.Context, m *trainer.Machine) { m.Data = absPath(c.String("data")) }},
 		{flag: newFlag("out", "output folder for checkpoints, metrics, plots and weights", d.Out),
 			machine:     func(c *cli.Context, m *trainer.Machine) { m.Out = c.String("out") },
 			notOnResume: "a resumed %s continues in the folder of its checkpoint"},
@@ -277,7 +279,7 @@ func checkResumeFlags(c *cli.Context, flags []cli.Flag, what string, cfg trainer
 	if cfg.Threads < 1 || cfg.Workers < 1 {
 		return usagef("threads and workers must be at least 1, got %d and %d", cfg.Threads, cfg.Workers)
 	}
-	return nil
+	return checkThreads(cfg.Threads)
 }
 
 // resumeOverride returns the trainer.Options.Override of a resumed run:
@@ -296,6 +298,23 @@ func resumeOverride(c *cli.Context, cfg trainer.Config, shared bool) func(*train
 			r.Threads, r.Workers = cfg.Threads, cfg.Workers
 		}
 	}
+}
+
+// absPath returns path made absolute, or as it is if that fails.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil && path != "" {
+		return abs
+	}
+	return path
+}
+
+// checkThreads refuses more libtorch threads than the machine has CPUs
+// (each is an OS thread spinning on its share of the work).
+func checkThreads(n int) error {
+	if n > runtime.NumCPU() {
+		return usagef("threads must be at most this machine's %d CPUs, got %d", runtime.NumCPU(), n)
+	}
+	return nil
 }
 
 // threadsFlag and workersFlag are every command's -threads and -workers;

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,9 +12,9 @@ import (
 )
 
 // resumeTakes are the flags a resumed run takes, as the README lists
-// them: those of the machine (trainer.Machine) but -data and -out, and
-// the command's -dist-timeout and log flags.
-var resumeTakes = []string{"device", "threads", "workers", "channels-last", "device-augment", "tensorboard", "dist-timeout", "log-level", "log-format"}
+// them: those of the machine (trainer.Machine) but -out, and the
+// command's -dist-timeout and log flags.
+var resumeTakes = []string{"data", "device", "threads", "workers", "channels-last", "device-augment", "tensorboard", "dist-timeout", "log-level", "log-format"}
 
 // testValue returns a valid value for the flag f.
 func testValue(f cli.Flag) string {
@@ -76,7 +77,7 @@ func TestResumeFlags(t *testing.T) {
 			usage = f.(*cli.StringFlag).Usage
 		}
 	}
-	want := "only -device, -threads, -workers, -channels-last, -device-augment, -tensorboard, -dist-timeout and the log flags may be given"
+	want := "only -data, -device, -threads, -workers, -channels-last, -device-augment, -tensorboard, -dist-timeout and the log flags may be given"
 	if !strings.Contains(usage, want) {
 		t.Errorf("-resume's usage %q lacks %q", usage, want)
 	}
@@ -90,16 +91,20 @@ func TestResumeOverride(t *testing.T) {
 		t.Fatal(err)
 	}
 	ck.Epochs, ck.Threads, ck.Workers, ck.ChannelsLast, ck.Data, ck.Out = 3, 7, 5, true, "/data/cifar", "/runs/a"
+	here, err := filepath.Abs("cifar")
+	if err != nil {
+		t.Fatal(err)
+	}
 	withFlags(t, func(c *cli.Context) {
 		r := ck
 		resumeOverride(c, configFrom(c), false)(&r)
 		want := ck
 		want.Device, want.Threads, want.Workers, want.ChannelsLast, want.DeviceAugment = "cpu", 1, 2, false, "on"
-		want.TensorBoard = "/tb"
+		want.TensorBoard, want.Data = "/tb", here
 		if r != want {
 			t.Errorf("resumed configuration\n%+v\nwant\n%+v", r, want)
 		}
-	}, "-resume", "ckpt", "-device", "cpu", "-threads", "1", "-workers", "2", "-channels-last=false", "-device-augment", "on", "-tensorboard", "/tb")
+	}, "-resume", "ckpt", "-device", "cpu", "-threads", "1", "-workers", "2", "-channels-last=false", "-device-augment", "on", "-tensorboard", "/tb", "-data", "cifar")
 	// Nothing given: the checkpoint's configuration as it is.
 	withFlags(t, func(c *cli.Context) {
 		r := ck
