@@ -122,7 +122,7 @@ vet: lib
 
 # Packages whose code runs goroutines (the batch loader, the trainer's loop
 # and signal handling, the sweep's pool): tested once more under the race detector.
-RACE_PKGS ?= ./dataset/ ./trainer/ ./trainer/sweep/
+RACE_PKGS ?= ./dataset/ ./trainer/ ./sweep/
 
 test: lib vet
 	$(GO) test -count=1 -timeout 40m ./...

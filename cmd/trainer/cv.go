@@ -49,7 +49,7 @@ func cvCommand(log *logrus.Logger, stop *stopper) *cli.Command {
 	}
 	flags = append(flags,
 		&cli.IntFlag{Name: "folds", Value: 5, Usage: "number of stratified folds of the training set"},
-		&cli.StringFlag{Name: "resume", Usage: "continue the cross-validation in this output folder: finished folds are skipped, an interrupted one resumes (its settings are reused; only -threads, -workers, -device and -device-augment may be changed)"},
+		&cli.StringFlag{Name: "resume", Usage: "continue the cross-validation in this output folder: finished folds are skipped, an interrupted one resumes (its training settings are reused; only " + resumeFlagsText(allOptions()) + " and the log flags may be given with it)"},
 		&cli.IntFlag{Name: "trial", Usage: "train only fold I+1, as task I of a job array (default: $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX where set); then -collect"},
 		&cli.BoolFlag{Name: "collect", Usage: "only test the folds of the cross-validation in -out (or -resume), all finished, and write its table"},
 	)

@@ -15,7 +15,7 @@ import (
 
 	"gotrain/internal/testenv"
 	"gotrain/trainer"
-	"gotrain/trainer/sweep"
+	"gotrain/sweep"
 )
 
 // slurm is a one-node Slurm cluster on this machine: munged, slurmctld

@@ -16,7 +16,7 @@ import (
 
 	"gotrain/torch"
 	"gotrain/trainer"
-	"gotrain/trainer/sweep"
+	"gotrain/sweep"
 )
 
 // defaultSweepOut is sweep's -out.

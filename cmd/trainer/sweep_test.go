@@ -14,7 +14,7 @@ import (
 
 	"gotrain/metrics"
 	"gotrain/trainer"
-	"gotrain/trainer/sweep"
+	"gotrain/sweep"
 )
 
 // tinySweep is the training flags of a sweep's tiny trials on the shared
