@@ -67,6 +67,14 @@ type stepPhases struct {
 // longStep is the step duration from which a stop says how long it waits.
 const longStep = 2 * time.Second
 
+// warnLongStop says, when the run is stopped, that the stop waits for the
+// step in progress, if the last step took longStep or more.
+func (r *run) warnLongStop() {
+	if d := time.Duration(r.lastStep.Load()); d >= longStep {
+		r.log.Warnf("stopping after the current step (about %.0f s)", d.Seconds())
+	}
+}
+
 // lap adds the time since t to *d and returns the current time.
 func lap(d *time.Duration, t time.Time) time.Time {
 	now := time.Now()
@@ -75,12 +83,7 @@ func lap(d *time.Duration, t time.Time) time.Time {
 }
 
 func (r *run) loop(ctx context.Context) (*Result, error) {
-	// A stop waits for the step in progress: say so when that is long.
-	defer context.AfterFunc(ctx, func() {
-		if d := time.Duration(r.lastStep.Load()); d >= longStep {
-			r.log.Warnf("stopping after the current step (about %.0f s)", d.Seconds())
-		}
-	})()
+	defer context.AfterFunc(ctx, r.warnLongStop)()
 	for r.state.Epoch < r.cfg.Epochs {
 		epochStart := time.Now()
 		if err := r.trainEpoch(ctx); err != nil {
