@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"gotrain/internal/testenv"
-	"gotrain/trainer"
 	"gotrain/sweep"
+	"gotrain/trainer"
 )
 
 // slurm is a one-node Slurm cluster on this machine: munged, slurmctld

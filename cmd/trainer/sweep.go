@@ -14,9 +14,9 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
 
+	"gotrain/sweep"
 	"gotrain/torch"
 	"gotrain/trainer"
-	"gotrain/sweep"
 )
 
 // defaultSweepOut is sweep's -out.

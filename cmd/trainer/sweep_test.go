@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"gotrain/metrics"
-	"gotrain/trainer"
 	"gotrain/sweep"
+	"gotrain/trainer"
 )
 
 // tinySweep is the training flags of a sweep's tiny trials on the shared
