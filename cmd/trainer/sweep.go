@@ -42,7 +42,13 @@ func sweepTrainingFlags() []cli.Flag {
 // resumed run takes (-device, -threads, ...; see the flag table): a sweep
 // passes it to every start of every trial and does not keep it in its
 // plan, so that a continuation or another worker may set it otherwise.
+// -data is not one here, though a resumed run takes it: the data set is
+// the experiment's, kept in the plan (as an absolute path) so that every
+// trial, however and wherever it is started, trains on the same images.
 func isMachineFlag(name string) bool {
+	if name == "data" {
+		return false
+	}
 	for _, o := range allOptions() {
 		if o.name() == name {
 			return o.takenOnResume() && name != "resume"
@@ -219,9 +225,18 @@ func sweepPlanFrom(c *cli.Context) (*sweep.Plan, error) {
 	var args []string
 	for _, f := range training {
 		name := f.Names()[0]
-		if c.IsSet(name) && !isMachineFlag(name) {
-			args = append(args, "-"+name+"="+fmt.Sprint(c.Value(name)))
+		if !c.IsSet(name) || isMachineFlag(name) {
+			continue
 		}
+		v := fmt.Sprint(c.Value(name))
+		if name == "data" {
+			abs, err := filepath.Abs(v)
+			if err != nil {
+				return nil, fmt.Errorf("sweep: -data: %w", err)
+			}
+			v = abs
+		}
+		args = append(args, "-"+name+"="+v)
 	}
 	if len(space.Params) == 0 {
 		if len(args) > 0 || c.IsSet("random") {
