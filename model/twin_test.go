@@ -65,30 +65,8 @@ func TestNetworksMatchPyTorchTwins(t *testing.T) {
 			if err := nn.SaveTorchScript(ts, net); err != nil {
 				t.Fatal(err)
 			}
-			logits := func(training bool) []float64 {
-				var out []float64
-				err := torch.WithScope(func() error {
-					return torch.NoGrad(func() error {
-						nn.SetTraining(net, training)
-						x, err := torch.FromSlice(xs, n, 3, 32, 32)
-						if err != nil {
-							return err
-						}
-						y, err := net.Forward(x)
-						if err != nil {
-							return err
-						}
-						out = nntest.Float64s(t, y)
-						return nil
-					})
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return out
-			}
-			eval := logits(false)
-			train := logits(true)
+			eval := nntest.Logits(t, net, false, xs, n)
+			train := nntest.Logits(t, net, true, xs, n)
 			cmd := exec.Command(python, "-c", twinScript, name, sd, ts, inp, "4")
 			raw, err := cmd.Output()
 			if err != nil {

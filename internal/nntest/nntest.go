@@ -78,3 +78,29 @@ func WriteLE[T float32 | int64](t testing.TB, path string, v []T) {
 		t.Fatal(err)
 	}
 }
+
+// Logits runs m without autograd, in training mode or not, on xs, n images
+// of 3×32×32 (NCHW), and returns its outputs as float64.
+func Logits(t testing.TB, m nn.Module, training bool, xs []float32, n int) []float64 {
+	t.Helper()
+	nn.SetTraining(m, training)
+	var out []float64
+	err := torch.WithScope(func() error {
+		return torch.NoGrad(func() error {
+			x, err := torch.FromSlice(xs, int64(n), 3, 32, 32)
+			if err != nil {
+				return err
+			}
+			y, err := m.Forward(x)
+			if err != nil {
+				return err
+			}
+			out = Float64s(t, y)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -122,31 +122,6 @@ func randomize(t *testing.T, m nn.Module, seed uint64) {
 	}
 }
 
-// logits runs m in evaluation mode on xs, n images of 3×32×32.
-func logits(t *testing.T, m nn.Module, xs []float32, n int) []float64 {
-	t.Helper()
-	nn.SetTraining(m, false)
-	var out []float64
-	err := torch.WithScope(func() error {
-		return torch.NoGrad(func() error {
-			x, err := torch.FromSlice(xs, int64(n), 3, 32, 32)
-			if err != nil {
-				return err
-			}
-			y, err := m.Forward(x)
-			if err != nil {
-				return err
-			}
-			out = nntest.Float64s(t, y)
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // checkScript checks each ONNX file with onnx's checker, reads its
 // interface and metadata back with onnx, runs it in OpenCV's dnn module
 // on the images one at a time and all at once, and, for a file with a
@@ -295,7 +270,7 @@ func TestNetworksInOpenCV(t *testing.T) {
 			}
 			return nil
 		})
-		want[name] = logits(t, net, xs, n)
+		want[name] = nntest.Logits(t, net, false, xs, n)
 		j := job{Name: name, ONNX: filepath.Join(dir, name+".onnx"), Twin: name,
 			SD: filepath.Join(dir, name+".pt"), Torch: filepath.Join(dir, name+"-torch.onnx")}
 		o := Options{Classes: classes, Mean: transforms.CIFAR10Mean[:], Std: transforms.CIFAR10Std[:]}
@@ -322,7 +297,7 @@ func TestNetworksInOpenCV(t *testing.T) {
 	custom := customNet(t)
 	defer nn.Free(custom)
 	randomize(t, custom, 99)
-	want["custom"] = logits(t, custom, xs, n)
+	want["custom"] = nntest.Logits(t, custom, false, xs, n)
 	jobs = append(jobs, job{Name: "custom", ONNX: filepath.Join(dir, "custom.onnx")})
 	if err := Save(jobs[len(jobs)-1].ONNX, custom, Options{Classes: classes}); err != nil {
 		t.Fatal(err)
