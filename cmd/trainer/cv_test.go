@@ -44,7 +44,7 @@ func TestCrossValidation(t *testing.T) {
 	if !strings.Contains(r.stdout, "mean ± std") || !strings.Contains(r.stdout, "sample (ddof=1)") {
 		t.Errorf("no table of results:\n%s", r.stdout)
 	}
-	first := readCVCSV(t, filepath.Join(out, cv.CSVFile))
+	first := readCSV(t, filepath.Join(out, cv.CSVFile))
 	if len(first) != 5+3 {
 		t.Fatalf("cv.csv has %d lines, want a header, 5 folds, mean and std", len(first))
 	}
@@ -136,7 +136,7 @@ func TestCrossValidation(t *testing.T) {
 				t.Errorf("fold %d: final weights differ from the uninterrupted run's (%v)", k, err)
 			}
 		}
-		if again := readCVCSV(t, filepath.Join(out, cv.CSVFile)); fmt.Sprint(again) != fmt.Sprint(first) {
+		if again := readCSV(t, filepath.Join(out, cv.CSVFile)); fmt.Sprint(again) != fmt.Sprint(first) {
 			t.Errorf("cv.csv after the resume:\n%v\nuninterrupted:\n%v", again, first)
 		}
 	})
@@ -161,7 +161,8 @@ func TestCrossValidation(t *testing.T) {
 	})
 }
 
-func readCVCSV(t *testing.T, path string) [][]string {
+// readCSV returns the rows of a CSV file the test expects to be there.
+func readCSV(t *testing.T, path string) [][]string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -312,7 +313,7 @@ func TestCVFoldCount(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("-overwrite: exit %d\nstderr:\n%s", r.code, r.stderr)
 	}
-	if rows := readCVCSV(t, filepath.Join(out, cv.CSVFile)); len(rows) != 2+3 {
+	if rows := readCSV(t, filepath.Join(out, cv.CSVFile)); len(rows) != 2+3 {
 		t.Errorf("cv.csv after -overwrite: %v", rows)
 	}
 	if exists(filepath.Join(fold1, "stale.txt")) || !exists(filepath.Join(out, "notes.txt")) {
@@ -352,7 +353,7 @@ func TestCVInterrupt(t *testing.T) {
 			t.Errorf("resume log lacks %q:\n%s", want, r.stderr)
 		}
 	}
-	if rows := readCVCSV(t, filepath.Join(out, cv.CSVFile)); len(rows) != 2+3 {
+	if rows := readCSV(t, filepath.Join(out, cv.CSVFile)); len(rows) != 2+3 {
 		t.Errorf("cv.csv after the resume: %v", rows)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -200,15 +199,7 @@ func anyTraining(dir string, names []string) bool {
 // failed, with a text their error holds.
 func checkSweepTable(t *testing.T, dir string, names []string, failed map[string]string) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, sweep.CSVFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := readCSV(t, filepath.Join(dir, sweep.CSVFile))
 	if len(rows) != len(names)+1 {
 		t.Fatalf("%s has %d rows, want a header and %d", sweep.CSVFile, len(rows), len(names))
 	}
